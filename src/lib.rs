@@ -1,0 +1,9 @@
+//! mta-sts-scan: validate MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions.
+//!
+//! The library holds everything but the command line: the pure parsers ([`mta_sts`], [`domain`]),
+//! the network boundary ([`net`]), the per-domain validator ([`validate`]), the scan pipeline
+//! ([`scan`]), the output writers ([`output`]) and the in-process test internet ([`lab`]).
+
+pub mod domain;
+pub mod issues;
+pub mod mta_sts;
