@@ -194,6 +194,34 @@ issue_codes! {
         Some("Publish the _mta-sts TXT record: without it senders never fetch the policy.");
 }
 
+impl IssueCode {
+    /// Whether the code is a MUST violation that makes senders ignore the policy
+    /// (spec §3, "outcome effect" = invalid).
+    pub const fn invalidates_policy(self) -> bool {
+        use IssueCode::*;
+        matches!(
+            self,
+            StsRecordMultiple
+                | StsRecordSyntax
+                | StsRecordIdInvalid
+                | PolicyHostUnresolvable
+                | PolicyConnectFailed
+                | PolicyAddressForbidden
+                | PolicyTimeout
+                | PolicyTlsInvalid
+                | PolicyRedirect
+                | PolicyHttpStatus
+                | PolicyTooLarge
+                | PolicySyntax
+                | PolicyVersionInvalid
+                | PolicyModeInvalid
+                | PolicyMaxAgeInvalid
+                | PolicyMxMissing
+                | PolicyMxInvalid
+        )
+    }
+}
+
 impl fmt::Display for IssueCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -7,3 +7,9 @@
 pub mod domain;
 pub mod issues;
 pub mod mta_sts;
+pub mod net;
+pub mod report;
+pub mod validate;
+pub mod config;
+pub mod lab;
+pub mod text_report;

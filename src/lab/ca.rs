@@ -1,0 +1,128 @@
+//! The test internet's certificate authority: a root made at start, and per-host leaf
+//! certificates (valid, expired, for the wrong name, or from a CA nobody trusts) issued on demand.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    date_time_ymd,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+
+/// Which certificate a policy host presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertKind {
+    /// Valid for the SNI name, from the trusted lab CA.
+    Valid,
+    /// Valid name, but expired in 2021.
+    Expired,
+    /// From the trusted CA, but for another name.
+    WrongName,
+    /// Valid name, issued by a CA the scanner does not trust.
+    Untrusted,
+}
+
+/// The lab CA, plus a cache of issued leaves.
+pub struct LabCa {
+    trusted: Issuer<'static, KeyPair>,
+    trusted_pem: String,
+    untrusted: Issuer<'static, KeyPair>,
+    /// One key for every leaf: generating keys per host would dominate the benchmarks.
+    leaf_key: KeyPair,
+    issued: Mutex<HashMap<(String, CertKind), Arc<CertifiedKey>>>,
+}
+
+/// Leaves kept before the cache is cleared (memory stays bounded in million-domain runs).
+const CACHE_LIMIT: usize = 4096;
+
+impl LabCa {
+    pub fn new() -> Result<Self, rcgen::Error> {
+        let (trusted, trusted_pem) = make_root("mta-sts-scan test internet root")?;
+        let (untrusted, _) = make_root("untrusted root")?;
+        Ok(LabCa {
+            trusted,
+            trusted_pem,
+            untrusted,
+            leaf_key: KeyPair::generate()?,
+            issued: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The root certificate, PEM, for the scanner's `--ca-file`.
+    pub fn root_pem(&self) -> &str {
+        &self.trusted_pem
+    }
+
+    /// The certificate and key `host` presents for `kind`, issued on first use.
+    pub fn certified_key(
+        &self,
+        host: &str,
+        kind: CertKind,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Arc<CertifiedKey>, String> {
+        let key = (host.to_owned(), kind);
+        if let Some(found) = self
+            .issued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let name = match kind {
+            CertKind::WrongName => format!("not-{host}"),
+            _ => host.to_owned(),
+        };
+        let mut params = CertificateParams::new(vec![name.clone()]).map_err(|e| e.to_string())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        if kind == CertKind::Expired {
+            params.not_before = date_time_ymd(2020, 1, 1);
+            params.not_after = date_time_ymd(2021, 1, 1);
+        } else {
+            params.not_before = date_time_ymd(2024, 1, 1);
+            params.not_after = date_time_ymd(2099, 1, 1);
+        }
+        let issuer = match kind {
+            CertKind::Untrusted => &self.untrusted,
+            _ => &self.trusted,
+        };
+        let cert = params
+            .signed_by(&self.leaf_key, issuer)
+            .map_err(|e| e.to_string())?;
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            self.leaf_key.serialize_der(),
+        ));
+        let signing = provider
+            .key_provider
+            .load_private_key(key_der)
+            .map_err(|e| e.to_string())?;
+        let certified = Arc::new(CertifiedKey::new(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            signing,
+        ));
+        let mut issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
+        if issued.len() >= CACHE_LIMIT {
+            issued.clear();
+        }
+        issued.insert(key, certified.clone());
+        Ok(certified)
+    }
+}
+
+fn make_root(name: &str) -> Result<(Issuer<'static, KeyPair>, String), rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2099, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((Issuer::new(params, key), cert.pem()))
+}

@@ -1,0 +1,588 @@
+//! The scenario catalogue of the test internet: what each kind of lab domain publishes in DNS
+//! and serves over HTTPS, and the verdict a correct scanner gives for it.
+//!
+//! A lab domain is named `<slug>-<n>.test` (or just `<slug>.test`): the servers derive
+//! everything from the slug, so a million-domain lab costs no memory.
+
+use crate::issues::IssueCode;
+use crate::lab::ca::CertKind;
+use crate::report::Outcome;
+
+/// What a name answers in DNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Txt {
+    /// The name exists with no TXT record.
+    None,
+    /// TXT records, each given as its character-strings.
+    Records(&'static [&'static [&'static str]]),
+    /// A CNAME to this provider name, whose TXT record is the standard valid one.
+    Cname(&'static str),
+    ServFail,
+    Refused,
+    /// No answer at all (the resolver times out).
+    Silent,
+}
+
+/// The domain's MX set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mx {
+    /// `mx1.D` (10) and `mx2.D` (20).
+    Standard,
+    /// `mx1.D`, `mx2.D` and `backup.example.net` (30), which the policy does not cover.
+    WithUncovered,
+    /// RFC 7505 null MX.
+    Null,
+    /// The domain exists without MX.
+    None,
+    /// The whole domain is NXDOMAIN.
+    NxDomain,
+}
+
+/// Where `mta-sts.D` points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyHost {
+    /// A record: the lab's HTTPS server on 127.0.0.1.
+    Lab,
+    /// CNAME to the shared provider host `mta-sts.provider.test` (also the lab server).
+    ProviderCname,
+    /// No address record.
+    Missing,
+    /// 127.0.0.2, where nothing listens: connection refused.
+    Refusing,
+    /// 10.255.255.1, a private address the scanner must refuse to contact.
+    Private,
+}
+
+/// What the HTTPS server does for a policy host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// Answer with this status, content type and body (`{d}` is replaced by the domain).
+    Policy {
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+    },
+    /// Answer 301 with a Location.
+    Redirect(&'static str),
+    /// A body of this many bytes.
+    Oversized(usize),
+    /// Accept the TCP connection, never speak.
+    Tarpit,
+    /// Accept, read the ClientHello, answer with bytes that are not TLS.
+    Garbage,
+    /// Refuse TLS 1.2+ with a protocol_version alert, as a TLS-1.0-only server does.
+    Tls10Only,
+    /// A valid policy dripped one byte per 200 ms.
+    SlowDrip,
+    /// A chunked body that never ends.
+    Endless,
+    /// A valid policy as an HTTP/1.0 answer delimited by closing the connection.
+    CloseDelimited,
+}
+
+/// One kind of lab domain.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub slug: &'static str,
+    pub about: &'static str,
+    pub sts: Txt,
+    pub tlsrpt: Txt,
+    pub mx: Mx,
+    pub host: PolicyHost,
+    pub cert: CertKind,
+    pub serve: Serve,
+    /// The outcome a correct scanner reports.
+    pub outcome: Outcome,
+    /// Codes a correct scanner reports (others may accompany them).
+    pub codes: &'static [IssueCode],
+}
+
+const STS: Txt = Txt::Records(&[&["v=STSv1; id=20260101T000000;"]]);
+const RPT: Txt = Txt::Records(&[&["v=TLSRPTv1; rua=mailto:tlsrpt@example.net"]]);
+const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx1.{d}\nmx: *.{d}\nmax_age: 604800\n";
+const PLAIN: &str = "text/plain";
+
+const fn policy(body: &'static str) -> Serve {
+    Serve::Policy {
+        status: 200,
+        content_type: PLAIN,
+        body,
+    }
+}
+
+/// A valid, enforced, well-reported domain; the base the other scenarios vary.
+const BASE: Scenario = Scenario {
+    slug: "valid-enforce",
+    about: "enforce policy covering every MX, TLS-RPT published",
+    sts: STS,
+    tlsrpt: RPT,
+    mx: Mx::Standard,
+    host: PolicyHost::Lab,
+    cert: CertKind::Valid,
+    serve: policy(ENFORCE),
+    outcome: Outcome::Valid,
+    codes: &[],
+};
+
+use IssueCode as C;
+
+/// Every scenario, each producing the codes it names.
+pub const SCENARIOS: &[Scenario] = &[
+    BASE,
+    Scenario {
+        slug: "valid-testing",
+        about: "testing mode, one-day max_age",
+        serve: policy("version: STSv1\nmode: testing\nmx: *.{d}\nmax_age: 86400\n"),
+        codes: &[C::ModeTesting],
+        ..BASE
+    },
+    Scenario {
+        slug: "mode-none",
+        about: "mode none switches MTA-STS off",
+        serve: policy("version: STSv1\nmode: none\nmax_age: 86400\n"),
+        codes: &[C::ModeNone],
+        ..BASE
+    },
+    Scenario {
+        slug: "crlf",
+        about: "policy with CRLF line ends",
+        serve: policy("version: STSv1\r\nmode: enforce\r\nmx: *.{d}\r\nmax_age: 1209600\r\n"),
+        ..BASE
+    },
+    Scenario {
+        slug: "no-sts",
+        about: "receives mail, no MTA-STS",
+        sts: Txt::None,
+        tlsrpt: Txt::None,
+        outcome: Outcome::Absent,
+        codes: &[C::StsRecordMissing, C::TlsrptMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "nxdomain",
+        about: "the domain does not exist",
+        sts: Txt::None,
+        tlsrpt: Txt::None,
+        mx: Mx::NxDomain,
+        outcome: Outcome::Absent,
+        codes: &[C::DomainNxdomain],
+        ..BASE
+    },
+    Scenario {
+        slug: "no-mx",
+        about: "exists without MX",
+        sts: Txt::None,
+        tlsrpt: Txt::None,
+        mx: Mx::None,
+        outcome: Outcome::Absent,
+        codes: &[C::MxMissing, C::StsRecordMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "null-mx",
+        about: "RFC 7505 null MX",
+        sts: Txt::None,
+        tlsrpt: Txt::None,
+        mx: Mx::Null,
+        outcome: Outcome::Absent,
+        codes: &[C::MxMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "servfail",
+        about: "_mta-sts lookup answers SERVFAIL",
+        sts: Txt::ServFail,
+        outcome: Outcome::Error,
+        codes: &[C::DnsLookupFailed],
+        ..BASE
+    },
+    Scenario {
+        slug: "refused",
+        about: "_mta-sts lookup answers REFUSED",
+        sts: Txt::Refused,
+        outcome: Outcome::Error,
+        codes: &[C::DnsLookupFailed],
+        ..BASE
+    },
+    Scenario {
+        slug: "dns-silent",
+        about: "_mta-sts lookup is never answered",
+        sts: Txt::Silent,
+        outcome: Outcome::Error,
+        codes: &[C::DnsLookupFailed],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-multiple",
+        about: "two v=STSv1 records",
+        sts: Txt::Records(&[&["v=STSv1; id=1;"], &["v=STSv1; id=2;"]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordMultiple],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-order",
+        about: "v=STSv1 not first (version ordering)",
+        sts: Txt::Records(&[&["id=20260101; v=STSv1"]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordSyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-case",
+        about: "version tag in the wrong case",
+        sts: Txt::Records(&[&["v=stsv1; id=20260101"]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordSyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-id",
+        about: "id with punctuation",
+        sts: Txt::Records(&[&["v=STSv1; id=2026-01-01;"]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordIdInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-split",
+        about: "the TXT record split over several strings",
+        sts: Txt::Records(&[&["v=STSv1; ", "id=2026", "0101;"]]),
+        ..BASE
+    },
+    Scenario {
+        slug: "record-big",
+        about: "a TXT answer too large for UDP (TCP fallback)",
+        sts: Txt::Records(&[
+            &["v=STSv1; id=big1;"],
+            &["google-site-verification=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+            &["ms-verification=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"],
+            &["apple-verification=cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"],
+            &["facebook-verification=ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"],
+            &["atlassian-verification=eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"],
+            &["docusign=ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"],
+        ]),
+        ..BASE
+    },
+    Scenario {
+        slug: "hosted",
+        about: "_mta-sts and mta-sts delegated by CNAME to a shared provider",
+        sts: Txt::Cname("_mta-sts.provider.test"),
+        host: PolicyHost::ProviderCname,
+        ..BASE
+    },
+    Scenario {
+        slug: "host-missing",
+        about: "mta-sts.D has no address",
+        host: PolicyHost::Missing,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyHostUnresolvable],
+        ..BASE
+    },
+    Scenario {
+        slug: "connect-refused",
+        about: "nothing listens at the policy host",
+        host: PolicyHost::Refusing,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyConnectFailed],
+        ..BASE
+    },
+    Scenario {
+        slug: "private-address",
+        about: "mta-sts.D points into a private network",
+        host: PolicyHost::Private,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyAddressForbidden],
+        ..BASE
+    },
+    Scenario {
+        slug: "tarpit",
+        about: "accepts TCP, never speaks",
+        serve: Serve::Tarpit,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTimeout],
+        ..BASE
+    },
+    Scenario {
+        slug: "slow-drip",
+        about: "policy dripped a byte at a time",
+        serve: Serve::SlowDrip,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTimeout],
+        ..BASE
+    },
+    Scenario {
+        slug: "endless",
+        about: "a body that never ends",
+        serve: Serve::Endless,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTooLarge],
+        ..BASE
+    },
+    Scenario {
+        slug: "garbage-tls",
+        about: "answers the handshake with bytes that are not TLS",
+        serve: Serve::Garbage,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "tls10",
+        about: "a TLS-1.0-only server",
+        serve: Serve::Tls10Only,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "cert-expired",
+        about: "expired certificate",
+        cert: CertKind::Expired,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "cert-wrong-name",
+        about: "certificate for another name",
+        cert: CertKind::WrongName,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "cert-untrusted",
+        about: "certificate from an untrusted CA",
+        cert: CertKind::Untrusted,
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "redirect",
+        about: "301 to another URL",
+        serve: Serve::Redirect("https://www.example.net/mta-sts.txt"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyRedirect],
+        ..BASE
+    },
+    Scenario {
+        slug: "http-404",
+        about: "policy file not found",
+        serve: Serve::Policy {
+            status: 404,
+            content_type: "text/html",
+            body: "<h1>Not Found</h1>",
+        },
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyHttpStatus],
+        ..BASE
+    },
+    Scenario {
+        slug: "too-large",
+        about: "a 100 KiB body",
+        serve: Serve::Oversized(100 * 1024),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTooLarge],
+        ..BASE
+    },
+    Scenario {
+        slug: "http10-close",
+        about: "an HTTP/1.0 answer delimited by closing the connection",
+        serve: Serve::CloseDelimited,
+        ..BASE
+    },
+    Scenario {
+        slug: "content-type",
+        about: "policy served as text/html",
+        serve: Serve::Policy {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: ENFORCE,
+        },
+        codes: &[C::PolicyContentType],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-syntax",
+        about: "a line that is not key: value",
+        serve: policy("version: STSv1\nmode: enforce\nmx *.{d}\nmx: *.{d}\nmax_age: 604800\n"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicySyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-empty",
+        about: "an empty policy body",
+        serve: policy(""),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicySyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-version",
+        about: "version STSv2",
+        serve: policy("version: STSv2\nmode: enforce\nmx: *.{d}\nmax_age: 604800\n"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyVersionInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-mode",
+        about: "mode enforcing (not a mode)",
+        serve: policy("version: STSv1\nmode: enforcing\nmx: *.{d}\nmax_age: 604800\n"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyModeInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-max-age",
+        about: "max_age beyond one year",
+        serve: policy("version: STSv1\nmode: enforce\nmx: *.{d}\nmax_age: 99999999\n"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyMaxAgeInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-no-mx",
+        about: "enforce without mx",
+        serve: policy("version: STSv1\nmode: enforce\nmax_age: 604800\n"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyMxMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-bad-mx",
+        about: "an e-mail address as mx",
+        serve: policy(
+            "version: STSv1\nmode: enforce\nmx: postmaster@{d}\nmx: *.{d}\nmax_age: 604800\n",
+        ),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyMxInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-duplicate",
+        about: "mode given twice",
+        serve: policy(
+            "version: STSv1\nmode: enforce\nmode: testing\nmx: *.{d}\nmax_age: 604800\n",
+        ),
+        codes: &[C::PolicyDuplicateField],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-unknown",
+        about: "a key the RFC does not define",
+        serve: policy("version: STSv1\nmode: enforce\nmx: *.{d}\nmax_age: 604800\nreport: yes\n"),
+        codes: &[C::PolicyUnknownField],
+        ..BASE
+    },
+    Scenario {
+        slug: "version-late",
+        about: "version not on the first line",
+        serve: policy("mode: enforce\nversion: STSv1\nmx: *.{d}\nmax_age: 604800\n"),
+        codes: &[C::PolicyVersionNotFirst],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-uncovered",
+        about: "an MX host outside the policy, enforce mode",
+        mx: Mx::WithUncovered,
+        codes: &[C::MxNotCovered],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-unused",
+        about: "a pattern that matches no MX",
+        serve: policy(
+            "version: STSv1\nmode: enforce\nmx: *.{d}\nmx: mail.old-provider.example\nmax_age: 604800\n",
+        ),
+        codes: &[C::MxPatternUnused],
+        ..BASE
+    },
+    Scenario {
+        slug: "max-age-short",
+        about: "enforce with a one-hour max_age",
+        serve: policy("version: STSv1\nmode: enforce\nmx: *.{d}\nmax_age: 3600\n"),
+        codes: &[C::MaxAgeShort],
+        ..BASE
+    },
+    Scenario {
+        slug: "tlsrpt-missing",
+        about: "MTA-STS without TLS-RPT",
+        tlsrpt: Txt::None,
+        codes: &[C::TlsrptMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "tlsrpt-multiple",
+        about: "two TLS-RPT records",
+        tlsrpt: Txt::Records(&[
+            &["v=TLSRPTv1; rua=mailto:a@example.net"],
+            &["v=TLSRPTv1; rua=mailto:b@example.net"],
+        ]),
+        codes: &[C::TlsrptMultiple],
+        ..BASE
+    },
+    Scenario {
+        slug: "tlsrpt-invalid",
+        about: "TLS-RPT with an http: URI",
+        tlsrpt: Txt::Records(&[&["v=TLSRPTv1; rua=http://reports.example.net/"]]),
+        codes: &[C::TlsrptInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-only",
+        about: "a policy served without a TXT record (found only when probing)",
+        sts: Txt::None,
+        outcome: Outcome::Absent,
+        codes: &[C::StsRecordMissing],
+        ..BASE
+    },
+];
+
+/// The lab's top-level domain (RFC 6761 reserves `.test`).
+pub const LAB_TLD: &str = "test";
+
+/// Finds the scenario of a lab domain name (`<slug>[-<n>].test`).
+pub fn scenario_of(domain: &str) -> Option<&'static Scenario> {
+    let label = domain.strip_suffix(".test")?;
+    if label.contains('.') {
+        return None;
+    }
+    let slug = match label.rsplit_once('-') {
+        Some((slug, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => slug,
+        _ => label,
+    };
+    SCENARIOS.iter().find(|s| s.slug == slug)
+}
+
+/// The lab domain for scenario `slug` and index `n`.
+pub fn lab_domain(slug: &str, n: u64) -> String {
+    format!("{slug}-{n}.{LAB_TLD}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique_and_found() {
+        for (i, scenario) in SCENARIOS.iter().enumerate() {
+            assert!(
+                SCENARIOS[..i].iter().all(|s| s.slug != scenario.slug),
+                "{}",
+                scenario.slug
+            );
+            let found = scenario_of(&lab_domain(scenario.slug, 42)).map(|s| s.slug);
+            assert_eq!(found, Some(scenario.slug));
+            assert_eq!(
+                scenario_of(&format!("{}.test", scenario.slug)).map(|s| s.slug),
+                Some(scenario.slug)
+            );
+        }
+        assert!(scenario_of("unknown-1.test").is_none());
+        assert!(scenario_of("valid-enforce-1.example").is_none());
+    }
+}

@@ -1,0 +1,308 @@
+//! The `_smtp._tls` TXT record of SMTP TLS Reporting (RFC 8460 §3): candidates and grammar.
+//!
+//! ```text
+//! tlsrpt-record    = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
+//! field-delim      = *WSP ";" *WSP
+//! tlsrpt-field     = tlsrpt-rua / tlsrpt-extension   ; rua is required
+//! tlsrpt-version   = %s"v=TLSRPTv1"
+//! tlsrpt-rua       = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
+//! tlsrpt-uri       = URI   ; RFC 3986; ",", ";" and "!" MUST be percent-encoded
+//! tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value
+//! ```
+//!
+//! As for the MTA-STS record: empty fields are tolerated, and a repeated `rua` is an error
+//! (senders may use either one, so reports may go to the wrong place).
+
+use super::{
+    NearMiss, describe_near_miss, ext_value_error, is_ext_name, is_wsp, near_miss, quote, trim_wsp,
+};
+use crate::issues::{Issue, IssueCode};
+
+/// The version tag every TLS-RPT record must begin with (RFC 8460 §3, case-sensitive).
+const VERSION: &str = "v=TLSRPTv1";
+
+/// Verdict over all TXT records found at `_smtp._tls.D`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsRptVerdict {
+    /// No record begins with v=TLSRPTv1 and none plainly tries to.
+    Missing,
+    /// Exactly one v=TLSRPTv1 record, valid; the `rua` URIs as written.
+    Valid { rua: Vec<String> },
+    /// More than one record begins with v=TLSRPTv1.
+    Multiple { count: usize },
+    /// The one candidate is broken, or no candidate but a record plainly tries (`TlsrptInvalid`).
+    Invalid { issue: Issue },
+}
+
+/// Whether senders keep this record: `v=TLSRPTv1` followed by `*WSP ";"` or the end (RFC 8460 §3).
+fn is_candidate(record: &str) -> bool {
+    match record.strip_prefix(VERSION) {
+        Some(rest) => {
+            let rest = rest.trim_start_matches(is_wsp);
+            rest.is_empty() || rest.starts_with(';')
+        }
+        None => false,
+    }
+}
+
+fn invalid(message: String) -> Issue {
+    Issue::new(IssueCode::TlsrptInvalid, message)
+}
+
+/// Judges all TXT records found at `_smtp._tls.D` (RFC 8460 §3).
+///
+/// Records not beginning `v=TLSRPTv1` are discarded; exactly one must remain. With none, a record
+/// that plainly tries (`v=tlsrptv1`, `v=TLSRPTv1` not first) is [`TlsRptVerdict::Invalid`].
+pub fn evaluate_tlsrpt_records<'a, I: IntoIterator<Item = &'a str>>(records: I) -> TlsRptVerdict {
+    let mut count = 0usize;
+    let mut candidate: Option<&str> = None;
+    let mut first_near_miss: Option<(NearMiss, &str, &str)> = None;
+    for record in records {
+        if is_candidate(record) {
+            count += 1;
+            candidate.get_or_insert(record);
+        } else if count == 0 && first_near_miss.is_none() {
+            if let Some((kind, field)) = near_miss(record, "TLSRPTv1") {
+                first_near_miss = Some((kind, field, record));
+            }
+        }
+    }
+    match (count, candidate, first_near_miss) {
+        (2.., _, _) => TlsRptVerdict::Multiple { count },
+        (_, Some(record), _) => match parse_tlsrpt_record(record) {
+            Ok(rua) => TlsRptVerdict::Valid {
+                rua: rua.into_iter().map(str::to_owned).collect(),
+            },
+            Err(issue) => TlsRptVerdict::Invalid { issue },
+        },
+        (_, None, Some((kind, field, record))) => TlsRptVerdict::Invalid {
+            issue: invalid(format!(
+                "{}; senders discard a TXT record that does not begin with \"v=TLSRPTv1;\", so no reports are sent",
+                describe_near_miss(kind, field, record, VERSION)
+            )),
+        },
+        (_, None, None) => TlsRptVerdict::Missing,
+    }
+}
+
+/// Parses one candidate record (RFC 8460 §3) and returns its `rua` URIs, borrowed.
+pub fn parse_tlsrpt_record(record: &str) -> Result<Vec<&str>, Issue> {
+    let Some(rest) = record.strip_prefix(VERSION) else {
+        return Err(invalid(format!(
+            "record does not begin with v=TLSRPTv1: {}",
+            quote(record)
+        )));
+    };
+    // §3: `field-delim = *WSP ";" *WSP` after the version, or nothing.
+    let rest = rest.trim_start_matches(is_wsp);
+    let fields = if rest.is_empty() {
+        ""
+    } else if let Some(fields) = rest.strip_prefix(';') {
+        fields
+    } else {
+        return Err(invalid(format!(
+            "v=TLSRPTv1 must be followed by ';': found {}",
+            quote(record)
+        )));
+    };
+    let mut rua: Option<Vec<&str>> = None;
+    for field in fields.split(';') {
+        let field = trim_wsp(field);
+        if field.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = field.split_once('=') else {
+            return Err(invalid(format!("field {} is not name=value", quote(field))));
+        };
+        if name.ends_with(is_wsp) || value.starts_with(is_wsp) {
+            return Err(invalid(format!(
+                "no whitespace is allowed around '=' in field {}",
+                quote(field)
+            )));
+        }
+        if name == "rua" {
+            if rua.is_some() {
+                return Err(invalid(format!(
+                    "rua appears more than once (again as {}): list every URI in one rua, comma-separated",
+                    quote(field)
+                )));
+            }
+            rua = Some(parse_rua(value)?);
+            continue;
+        }
+        // §3 `tlsrpt-extension`.
+        if !is_ext_name(name) {
+            return Err(invalid(format!(
+                "invalid field name {} in {}",
+                quote(name),
+                quote(field)
+            )));
+        }
+        match ext_value_error(value) {
+            None => {}
+            Some(None) => {
+                return Err(invalid(format!("field {} has an empty value", quote(field))));
+            }
+            Some(Some(bad)) => {
+                return Err(invalid(format!(
+                    "field {} has a bad character '{}' in its value",
+                    quote(field),
+                    bad.escape_default()
+                )));
+            }
+        }
+    }
+    rua.ok_or_else(|| {
+        invalid("rua missing: the record must carry rua=mailto:... or rua=https://...".to_owned())
+    })
+}
+
+/// `tlsrpt-rua = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)` (RFC 8460 §3).
+fn parse_rua(value: &str) -> Result<Vec<&str>, Issue> {
+    let mut uris = Vec::new();
+    for uri in value.split(',') {
+        let uri = trim_wsp(uri);
+        if uri.is_empty() {
+            return Err(invalid(format!(
+                "rua {} has an empty URI (stray comma?)",
+                quote(value)
+            )));
+        }
+        if let Err(reason) = check_uri(uri) {
+            return Err(invalid(format!("rua URI {}: {reason}", quote(uri))));
+        }
+        uris.push(uri);
+    }
+    Ok(uris)
+}
+
+/// A reporting URI: `mailto:` with an address, or `https:` with a host (RFC 8460 §3: "Two URI
+/// schemes are supported"); scheme names compare case-insensitively (RFC 3986 §3.1).
+fn check_uri(uri: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("not a URI (no scheme): use mailto:you@example.com or https://...".to_owned());
+    };
+    // RFC 3986 §2: a URI is printable ASCII; RFC 8460 §3: "!" MUST be percent-encoded.
+    if let Some(bad) = uri.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "bad character '{}': a URI is printable ASCII without spaces",
+            bad.escape_default()
+        ));
+    }
+    if uri.contains('!') {
+        return Err(
+            "'!' must be percent-encoded (DMARC-style size limits are not part of TLS-RPT)"
+                .to_owned(),
+        );
+    }
+    if scheme.eq_ignore_ascii_case("mailto") {
+        let address = rest.split('?').next().unwrap_or(rest);
+        return match address.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
+            _ => Err("mailto: needs an address like tls-reports@example.com".to_owned()),
+        };
+    }
+    if scheme.eq_ignore_ascii_case("https") {
+        let authority = rest
+            .strip_prefix("//")
+            .map(|r| r.split(['/', '?', '#']).next().unwrap_or(r));
+        let host = authority.map(|a| {
+            let host = a.rsplit_once('@').map_or(a, |(_, h)| h);
+            host.split(':').next().unwrap_or(host)
+        });
+        return match host {
+            Some(host) if !host.is_empty() => Ok(()),
+            _ => Err("https: needs a host, as in https://reports.example.com/tlsrpt".to_owned()),
+        };
+    }
+    if scheme.eq_ignore_ascii_case("http") {
+        return Err("http: is not allowed, only https: (and mailto:)".to_owned());
+    }
+    Err(format!(
+        "scheme {} is not allowed: only mailto: and https:",
+        quote(scheme)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    enum Expected {
+        Missing,
+        Valid(&'static [&'static str]),
+        Multiple(usize),
+        Invalid(&'static str),
+    }
+
+    #[test]
+    fn verdicts() {
+        use Expected::*;
+        let cases: Vec<(Vec<&str>, Expected)> = vec![
+            (vec!["v=TLSRPTv1; rua=mailto:tls@example.com"], Valid(&["mailto:tls@example.com"])),
+            (
+                vec!["v=TLSRPTv1;rua=mailto:a@x.com,https://r.example.com/tlsrpt"],
+                Valid(&["mailto:a@x.com", "https://r.example.com/tlsrpt"]),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@x.com , MAILTO:b@y.org;"],
+                Valid(&["mailto:a@x.com", "MAILTO:b@y.org"]),
+            ),
+            (
+                vec!["v=TLSRPTv1 ; rua=https://user@r.example.com:8443/x?y=1; ext=1 ;"],
+                Valid(&["https://user@r.example.com:8443/x?y=1"]),
+            ),
+            (vec!["v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@b.c"], Valid(&["mailto:a@b.c"])),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c?subject=x"], Valid(&["mailto:a@b.c?subject=x"])),
+            (vec!["v=TLSRPTv1"], Invalid("rua missing")),
+            (vec!["v=TLSRPTv1; ext=1"], Invalid("rua missing")),
+            (vec!["v=TLSRPTv1; RUA=mailto:a@b.c"], Invalid("rua missing")),
+            (vec!["v=TLSRPTv1; rua=http://r.example.com/"], Invalid("http: is not allowed")),
+            (vec!["v=TLSRPTv1; rua=ftp://r.example.com/"], Invalid("scheme 'ftp' is not allowed")),
+            (vec!["v=TLSRPTv1; rua=ftp:"], Invalid("scheme 'ftp'")),
+            (vec!["v=TLSRPTv1; rua=tls@example.com"], Invalid("no scheme")),
+            (vec!["v=TLSRPTv1; rua=mailto:example.com"], Invalid("needs an address")),
+            (vec!["v=TLSRPTv1; rua=mailto:@example.com"], Invalid("needs an address")),
+            (vec!["v=TLSRPTv1; rua=https:///path"], Invalid("needs a host")),
+            (vec!["v=TLSRPTv1; rua=https:r.example.com"], Invalid("needs a host")),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c!10m"], Invalid("'!' must be percent-encoded")),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c,"], Invalid("empty URI")),
+            (vec!["v=TLSRPTv1; rua="], Invalid("empty URI")),
+            (vec!["v=TLSRPTv1; rua = mailto:a@b.c"], Invalid("around '='")),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; rua=mailto:d@e.f"], Invalid("more than once")),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; junk"], Invalid("not name=value")),
+            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; e=a b"], Invalid("bad character ' '")),
+            (vec!["v=TLSRPTv1,rua=mailto:a@b.c"], Invalid("must be followed by ';'")),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c", "v=TLSRPTv1; rua=mailto:d@e.f"],
+                Multiple(2),
+            ),
+            (vec!["v=tlsrptv1; rua=mailto:a@b.c"], Invalid("case-sensitive: found 'v=tlsrptv1'")),
+            (vec!["rua=mailto:a@b.c; v=TLSRPTv1"], Invalid("must come first")),
+            (vec!["v=TLSRPTv1 rua=mailto:a@b.c"], Invalid("must be followed by ';'")),
+            (vec!["v=spf1 -all", "google-site-verification=x"], Missing),
+            (vec!["v=TLSRPTv10; rua=mailto:a@b.c"], Missing),
+            (vec![], Missing),
+        ];
+        for (records, expected) in cases {
+            let verdict = evaluate_tlsrpt_records(records.iter().copied());
+            match (&expected, &verdict) {
+                (Missing, TlsRptVerdict::Missing) => {}
+                (Valid(want), TlsRptVerdict::Valid { rua }) => assert_eq!(rua, want, "{records:?}"),
+                (Multiple(want), TlsRptVerdict::Multiple { count }) => {
+                    assert_eq!(count, want, "{records:?}")
+                }
+                (Invalid(fragment), TlsRptVerdict::Invalid { issue }) => {
+                    assert_eq!(issue.code, IssueCode::TlsrptInvalid, "{records:?}");
+                    assert!(
+                        issue.message.contains(fragment),
+                        "{records:?}: {:?} lacks {fragment:?}",
+                        issue.message
+                    );
+                }
+                _ => panic!("{records:?}: expected {expected:?}, got {verdict:?}"),
+            }
+        }
+    }
+}

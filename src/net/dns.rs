@@ -1,0 +1,255 @@
+//! DNS through hickory-resolver 0.26: the only file that knows the resolver's API.
+//!
+//! One resolver is built per process and shared by every task (and by the HTTP client's
+//! host-name resolution), with settings for bulk scans: no search list (absolute names), no
+//! cache worth the name (millions of unique names), IPv4 and IPv6 asked only when needed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+
+use super::{AddressAnswer, DnsFailure, MxAnswer, NameStatus, TxtAnswer};
+
+/// Resolver settings, already validated.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Name servers to ask; empty means those of `/etc/resolv.conf`.
+    pub nameservers: Vec<SocketAddr>,
+    /// Time to wait for one answer.
+    pub timeout: Duration,
+    /// Tries per name server before a lookup fails.
+    pub attempts: usize,
+    /// Queries the resolver may have in flight at once (back-pressure beyond it).
+    pub max_in_flight: usize,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            max_in_flight: 4096,
+        }
+    }
+}
+
+impl DnsSettings {
+    /// A human-readable description of the name servers, for run metadata.
+    pub fn describe(&self) -> String {
+        if self.nameservers.is_empty() {
+            "system (/etc/resolv.conf)".to_owned()
+        } else {
+            let all: Vec<String> = self.nameservers.iter().map(ToString::to_string).collect();
+            all.join(",")
+        }
+    }
+}
+
+/// DNS lookups through one shared hickory resolver.
+#[derive(Clone)]
+pub struct HickoryDns {
+    resolver: Arc<TokioResolver>,
+}
+
+impl HickoryDns {
+    /// Builds the resolver. Fails when no name server is configured or `/etc/resolv.conf` is
+    /// unreadable.
+    pub fn new(settings: &DnsSettings) -> Result<Self, String> {
+        let config = if settings.nameservers.is_empty() {
+            let (system, _) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
+            // Keep the servers, drop the search list: every query name is absolute anyway.
+            ResolverConfig::from_parts(None, vec![], system.name_servers().to_vec())
+        } else {
+            let servers = settings
+                .nameservers
+                .iter()
+                .map(|address| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = address.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = address.port();
+                    NameServerConfig::new(address.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            ResolverConfig::from_parts(None, vec![], servers)
+        };
+        let mut builder =
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+        let options = builder.options_mut();
+        options.timeout = settings.timeout;
+        options.attempts = settings.attempts.max(1);
+        options.ndots = 0;
+        options.cache_size = 0;
+        options.num_concurrent_reqs = 1;
+        options.max_active_requests = settings.max_in_flight.max(1);
+        options.preserve_intermediates = true;
+        options.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+        options.try_tcp_on_error = true;
+        let resolver = builder
+            .build()
+            .map_err(|e| format!("cannot build the resolver: {e}"))?;
+        Ok(HickoryDns {
+            resolver: Arc::new(resolver),
+        })
+    }
+
+    async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
+        let fqdn = absolute_name(name)?;
+        match self.resolver.lookup(fqdn, kind).await {
+            Ok(lookup) => Ok(Answer {
+                status: NameStatus::Exists,
+                records: lookup.answers().to_vec(),
+            }),
+            Err(error) if error.is_nx_domain() => Ok(Answer {
+                status: NameStatus::NxDomain,
+                records: Vec::new(),
+            }),
+            Err(error) if error.is_no_records_found() => Ok(Answer {
+                status: NameStatus::Exists,
+                records: Vec::new(),
+            }),
+            Err(error) => Err(classify(&error)),
+        }
+    }
+}
+
+struct Answer {
+    status: NameStatus,
+    records: Vec<Record>,
+}
+
+impl Answer {
+    /// The final target of a CNAME chain, if the answer went through one.
+    fn cname_target(&self, queried: &str) -> Option<String> {
+        self.records.iter().rev().find_map(|record| match &record.data {
+            RData::CNAME(target) => Some(name_text(&target.0)),
+            _ => None,
+        })
+        .filter(|target| !target.eq_ignore_ascii_case(queried))
+    }
+}
+
+fn absolute_name(name: &str) -> Result<Name, DnsFailure> {
+    let mut fqdn = Name::from_ascii(name)
+        .map_err(|e| DnsFailure::Other(format!("invalid query name {name:?}: {e}")))?;
+    fqdn.set_fqdn(true);
+    Ok(fqdn)
+}
+
+/// A name as text, lowercase, without the trailing dot.
+fn name_text(name: &Name) -> String {
+    let mut text = name.to_ascii();
+    if text.ends_with('.') {
+        text.pop();
+    }
+    text.make_ascii_lowercase();
+    text
+}
+
+fn classify(error: &NetError) -> DnsFailure {
+    match error {
+        NetError::Timeout => DnsFailure::Timeout,
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => DnsFailure::ServFail,
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => DnsFailure::Refused,
+        NetError::Dns(DnsError::NoRecordsFound(no_records))
+            if no_records.response_code == ResponseCode::ServFail =>
+        {
+            DnsFailure::ServFail
+        }
+        NetError::Dns(DnsError::NoRecordsFound(no_records))
+            if no_records.response_code == ResponseCode::Refused =>
+        {
+            DnsFailure::Refused
+        }
+        other => {
+            let text = other.to_string();
+            if text.contains("timed out") {
+                DnsFailure::Timeout
+            } else {
+                DnsFailure::Other(text)
+            }
+        }
+    }
+}
+
+impl super::Dns for HickoryDns {
+    async fn txt(&self, name: &str) -> Result<TxtAnswer, DnsFailure> {
+        let answer = self.query(name, RecordType::TXT).await?;
+        let records = answer
+            .records
+            .iter()
+            .filter_map(|record| match &record.data {
+                // RFC 8461 §3.1: the strings of one record are concatenated without spaces.
+                RData::TXT(txt) => Some(concatenate(&txt.txt_data)),
+                _ => None,
+            })
+            .collect();
+        Ok(TxtAnswer {
+            status: answer.status,
+            cname: answer.cname_target(name),
+            records,
+        })
+    }
+
+    async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsFailure> {
+        let answer = self.query(domain, RecordType::MX).await?;
+        let mut hosts: Vec<(u16, String)> = answer
+            .records
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::MX(mx) => Some((mx.preference, name_text(&mx.exchange))),
+                _ => None,
+            })
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        Ok(MxAnswer {
+            status: answer.status,
+            hosts,
+        })
+    }
+
+    async fn addresses(&self, host: &str) -> Result<AddressAnswer, DnsFailure> {
+        // IPv4 first; AAAA only when there is no A record, so a policy host costs one query.
+        let v4 = self.query(host, RecordType::A).await?;
+        let mut addresses: Vec<IpAddr> = v4
+            .records
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                _ => None,
+            })
+            .collect();
+        let mut cname = v4.cname_target(host);
+        if addresses.is_empty() && v4.status == NameStatus::Exists {
+            let v6 = self.query(host, RecordType::AAAA).await?;
+            addresses.extend(v6.records.iter().filter_map(|record| match &record.data {
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            }));
+            cname = cname.or_else(|| v6.cname_target(host));
+        }
+        Ok(AddressAnswer { addresses, cname })
+    }
+}
+
+fn concatenate(strings: &[Box<[u8]>]) -> String {
+    let total = strings.iter().map(|s| s.len()).sum();
+    let mut bytes = Vec::with_capacity(total);
+    for part in strings {
+        bytes.extend_from_slice(part);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+    }
+}
