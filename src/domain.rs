@@ -268,7 +268,10 @@ mod tests {
             ("ｅｘａｍｐｌｅ．ｃｏｍ", Ok("example.com")),
             ("例え.テスト", Ok("xn--r8jz45g.xn--zckzah")),
             ("mail-1.example.co.uk", Ok("mail-1.example.co.uk")),
-            ("r3---sn-abc.googlevideo.com", Ok("r3---sn-abc.googlevideo.com")),
+            (
+                "r3---sn-abc.googlevideo.com",
+                Ok("r3---sn-abc.googlevideo.com"),
+            ),
             ("123.example.com", Ok("123.example.com")),
             (ok63.as_str(), Ok(ok63.as_str())),
             (name253.as_str(), Ok(name253.as_str())),
@@ -289,16 +292,37 @@ mod tests {
             (".example.com", Err(DomainError::EmptyLabel)),
             ("example.com..", Err(DomainError::EmptyLabel)),
             (".", Err(DomainError::EmptyLabel)),
-            (bad64.as_str(), Err(DomainError::LabelTooLong { label_len: 64 })),
+            (
+                bad64.as_str(),
+                Err(DomainError::LabelTooLong { label_len: 64 }),
+            ),
             (name254.as_str(), Err(DomainError::NameTooLong { len: 254 })),
             ("", Err(DomainError::Empty)),
             ("   ", Err(DomainError::Empty)),
-            ("exa mple.com", Err(DomainError::InvalidCharacter { ch: ' ' })),
-            ("exa\u{3000}mple.com", Err(DomainError::InvalidCharacter { ch: '\u{3000}' })),
-            ("example.com\0", Err(DomainError::InvalidCharacter { ch: '\0' })),
-            ("exa\u{7}mple.com", Err(DomainError::InvalidCharacter { ch: '\u{7}' })),
-            ("_dmarc.example.com", Err(DomainError::InvalidCharacter { ch: '_' })),
-            ("example.com:25", Err(DomainError::InvalidCharacter { ch: ':' })),
+            (
+                "exa mple.com",
+                Err(DomainError::InvalidCharacter { ch: ' ' }),
+            ),
+            (
+                "exa\u{3000}mple.com",
+                Err(DomainError::InvalidCharacter { ch: '\u{3000}' }),
+            ),
+            (
+                "example.com\0",
+                Err(DomainError::InvalidCharacter { ch: '\0' }),
+            ),
+            (
+                "exa\u{7}mple.com",
+                Err(DomainError::InvalidCharacter { ch: '\u{7}' }),
+            ),
+            (
+                "_dmarc.example.com",
+                Err(DomainError::InvalidCharacter { ch: '_' }),
+            ),
+            (
+                "example.com:25",
+                Err(DomainError::InvalidCharacter { ch: ':' }),
+            ),
             ("a,b.com", Err(DomainError::InvalidCharacter { ch: ',' })),
             ("-a.com", Err(DomainError::HyphenAtLabelEdge)),
             ("a-.com", Err(DomainError::HyphenAtLabelEdge)),
@@ -310,7 +334,11 @@ mod tests {
             let got = normalize_domain(input);
             assert_eq!(got.as_deref(), expected.as_ref().map(|s| *s), "{input:?}");
             if let Ok(once) = got {
-                assert_eq!(normalize_domain(&once), Ok(once.clone()), "idempotent: {input:?}");
+                assert_eq!(
+                    normalize_domain(&once),
+                    Ok(once.clone()),
+                    "idempotent: {input:?}"
+                );
             }
         }
     }
@@ -320,7 +348,10 @@ mod tests {
         for input in ["xn--.com", "xn--a-ecp.ru", "xn--ab-.com"] {
             let got = normalize_domain(input);
             assert!(
-                matches!(got, Err(DomainError::Idna(_) | DomainError::HyphenAtLabelEdge)),
+                matches!(
+                    got,
+                    Err(DomainError::Idna(_) | DomainError::HyphenAtLabelEdge)
+                ),
                 "{input:?}: {got:?}"
             );
         }
@@ -329,11 +360,26 @@ mod tests {
     #[test]
     fn messages_are_precise() {
         for (error, expected) in [
-            (DomainError::LabelTooLong { label_len: 70 }, "label of 70 octets (max 63)"),
-            (DomainError::NameTooLong { len: 300 }, "name of 300 octets (max 253)"),
-            (DomainError::InvalidCharacter { ch: ' ' }, "invalid character ' ' (U+0020)"),
-            (DomainError::InvalidCharacter { ch: '\0' }, "invalid character '\\0' (U+0000)"),
-            (DomainError::SingleLabel, "single-label name, not a registrable mail domain"),
+            (
+                DomainError::LabelTooLong { label_len: 70 },
+                "label of 70 octets (max 63)",
+            ),
+            (
+                DomainError::NameTooLong { len: 300 },
+                "name of 300 octets (max 253)",
+            ),
+            (
+                DomainError::InvalidCharacter { ch: ' ' },
+                "invalid character ' ' (U+0020)",
+            ),
+            (
+                DomainError::InvalidCharacter { ch: '\0' },
+                "invalid character '\\0' (U+0000)",
+            ),
+            (
+                DomainError::SingleLabel,
+                "single-label name, not a registrable mail domain",
+            ),
         ] {
             assert_eq!(error.to_string(), expected);
         }

@@ -156,6 +156,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tlsrpt: Txt::None,
         outcome: Outcome::Absent,
         codes: &[C::StsRecordMissing, C::TlsrptMissing],
+        host: PolicyHost::Missing,
         ..BASE
     },
     Scenario {
@@ -166,6 +167,7 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::NxDomain,
         outcome: Outcome::Absent,
         codes: &[C::DomainNxdomain],
+        host: PolicyHost::Missing,
         ..BASE
     },
     Scenario {
@@ -176,6 +178,7 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::None,
         outcome: Outcome::Absent,
         codes: &[C::MxMissing, C::StsRecordMissing],
+        host: PolicyHost::Missing,
         ..BASE
     },
     Scenario {
@@ -186,6 +189,7 @@ pub const SCENARIOS: &[Scenario] = &[
         mx: Mx::Null,
         outcome: Outcome::Absent,
         codes: &[C::MxMissing],
+        host: PolicyHost::Missing,
         ..BASE
     },
     Scenario {

@@ -61,9 +61,19 @@ mod tests {
             (("", "mail.example.com"), false),
             (("mail.example.com", ""), false),
             (("aspmx.l.google.com", "aspmx.l.google.com"), true),
-            (("*.mail.protection.outlook.com", "example-com.mail.protection.outlook.com"), true),
+            (
+                (
+                    "*.mail.protection.outlook.com",
+                    "example-com.mail.protection.outlook.com",
+                ),
+                true,
+            ),
         ] {
-            assert_eq!(mx_pattern_matches(pattern, host), expected, "{pattern:?} vs {host:?}");
+            assert_eq!(
+                mx_pattern_matches(pattern, host),
+                expected,
+                "{pattern:?} vs {host:?}"
+            );
         }
     }
 }

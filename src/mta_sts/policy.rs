@@ -152,13 +152,18 @@ fn suggestion(key: &str) -> Option<&'static str> {
             .collect::<Vec<u8>>()
     };
     let wanted = squash(key);
-    KNOWN_FIELDS.into_iter().find(|known| squash(known) == wanted)
+    KNOWN_FIELDS
+        .into_iter()
+        .find(|known| squash(known) == wanted)
 }
 
 /// Parses a policy body read as bytes: strips a UTF-8 byte-order mark, and reports UTF-16 or
 /// invalid UTF-8 as one `policy_syntax` issue (RFC 8461 §3.2: the policy is UTF-8 text).
 pub fn parse_policy_bytes(body: &[u8]) -> PolicyParse {
-    if let Some(bom) = body.get(..2).filter(|p| *p == b"\xff\xfe" || *p == b"\xfe\xff") {
+    if let Some(bom) = body
+        .get(..2)
+        .filter(|p| *p == b"\xff\xfe" || *p == b"\xfe\xff")
+    {
         let order = if bom == b"\xff\xfe" { "FF FE" } else { "FE FF" };
         return only_issue(format!(
             "policy is UTF-16 encoded (byte-order mark {order}); it must be UTF-8"
@@ -248,7 +253,10 @@ pub fn parse_policy(body: &str) -> PolicyParse {
                 if is_first || version.is_some() {
                 } else {
                     issues.push(IssueCode::PolicyVersionNotFirst, || {
-                        format!("version is on line {number}, not on the first line ({})", first_line.unwrap_or(1))
+                        format!(
+                            "version is on line {number}, not on the first line (line {})",
+                            first_line.unwrap_or(1)
+                        )
                     });
                 }
                 &mut version
@@ -259,7 +267,10 @@ pub fn parse_policy(body: &str) -> PolicyParse {
                 mx_lines += 1;
                 match validate_mx_pattern(value) {
                     Ok(()) => {
-                        let pattern = value.strip_suffix('.').unwrap_or(value).to_ascii_lowercase();
+                        let pattern = value
+                            .strip_suffix('.')
+                            .unwrap_or(value)
+                            .to_ascii_lowercase();
                         if !policy.mx.contains(&pattern) {
                             policy.mx.push(pattern);
                         }
@@ -336,10 +347,17 @@ pub fn parse_policy(body: &str) -> PolicyParse {
         Some((number, value)) => match Mode::from_name(value) {
             Some(parsed) => policy.mode = Some(parsed),
             None => issues.push(IssueCode::PolicyModeInvalid, || {
-                format!(
-                    "mode {} on line {number} is not enforce, testing or none (case-sensitive)",
-                    quote(value)
-                )
+                let lower = value.to_ascii_lowercase();
+                match Mode::from_name(&lower) {
+                    Some(meant) => format!(
+                        "mode {} on line {number} must be lowercase: '{meant}' (values are case-sensitive)",
+                        quote(value)
+                    ),
+                    None => format!(
+                        "mode {} on line {number} is not enforce, testing or none",
+                        quote(value)
+                    ),
+                }
             }),
         },
         None => issues.push(IssueCode::PolicyModeInvalid, || missing("mode", mode_hint)),
@@ -474,10 +492,26 @@ mod tests {
         let many_unknown = format!("{GOOD}{many_unknown}");
         let cases: Vec<(&str, Vec<IssueCode>, &str)> = vec![
             (GOOD, vec![], ""),
-            ("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 604800\r\n", vec![], ""),
-            ("version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800", vec![], ""),
-            ("version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n\n\n", vec![], ""),
-            ("version:STSv1\nmode:\tenforce \nmx:  mail.example.com\t\nmax_age:604800", vec![], ""),
+            (
+                "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 604800\r\n",
+                vec![],
+                "",
+            ),
+            (
+                "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800",
+                vec![],
+                "",
+            ),
+            (
+                "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n\n\n",
+                vec![],
+                "",
+            ),
+            (
+                "version:STSv1\nmode:\tenforce \nmx:  mail.example.com\t\nmax_age:604800",
+                vec![],
+                "",
+            ),
             ("version: STSv1\nmode: none\nmax_age: 86400\n", vec![], ""),
             ("", vec![PolicySyntax], "empty policy"),
             ("  \n\r\n\t\n", vec![PolicySyntax], "empty policy"),
@@ -539,7 +573,7 @@ mod tests {
             (
                 "version: STSv1\nmode: Enforce\nmx: mail.example.com\nmax_age: 604800\n",
                 vec![PolicyModeInvalid],
-                "mode 'Enforce' on line 2 is not enforce, testing or none",
+                "mode 'Enforce' on line 2 must be lowercase: 'enforce'",
             ),
             (
                 "version: STSv1\nmode: [enforce|testing|none] # pick\nmx: a.example.com\nmax_age: 1\n",
@@ -641,7 +675,12 @@ mod tests {
             ),
             (
                 many_unknown.as_str(),
-                vec![PolicyUnknownField, PolicyUnknownField, PolicyUnknownField, PolicyUnknownField],
+                vec![
+                    PolicyUnknownField,
+                    PolicyUnknownField,
+                    PolicyUnknownField,
+                    PolicyUnknownField,
+                ],
                 "and 47 more policy_unknown_field issues not listed",
             ),
             (
@@ -658,7 +697,9 @@ mod tests {
                 "{body:?}: no message contains {fragment:?}: {:#?}",
                 parse.issues
             );
-            let has_error = expected.iter().any(|c| c.default_severity() == Severity::Error);
+            let has_error = expected
+                .iter()
+                .any(|c| c.default_severity() == Severity::Error);
             assert_eq!(parse.is_usable(), !has_error, "{body:?}");
         }
     }
@@ -711,7 +752,10 @@ mod tests {
         for (body, expected) in [
             (GOOD.as_bytes().to_vec(), None),
             (bom, None),
-            (utf16, Some("policy is UTF-16 encoded (byte-order mark FF FE); it must be UTF-8")),
+            (
+                utf16,
+                Some("policy is UTF-16 encoded (byte-order mark FF FE); it must be UTF-8"),
+            ),
             (latin1, Some("policy is not valid UTF-8 at byte 34")),
             (b"\xfe\xff\x00v".to_vec(), Some("byte-order mark FE FF")),
         ] {
@@ -720,7 +764,11 @@ mod tests {
                 None => assert_eq!(parse.issues, vec![], "{body:?}"),
                 Some(fragment) => {
                     assert_eq!(codes(&parse), vec![IssueCode::PolicySyntax], "{body:?}");
-                    assert!(parse.issues.iter().any(|i| i.message.contains(fragment)), "{:?}", parse.issues);
+                    assert!(
+                        parse.issues.iter().any(|i| i.message.contains(fragment)),
+                        "{:?}",
+                        parse.issues
+                    );
                 }
             }
         }
@@ -791,7 +839,11 @@ mod tests {
         for path in &entries {
             let bytes = std::fs::read(path).expect("fixture");
             let parse = parse_policy_bytes(&bytes);
-            assert!(parse.issues.len() <= 40, "{path:?}: {} issues", parse.issues.len());
+            assert!(
+                parse.issues.len() <= 40,
+                "{path:?}: {} issues",
+                parse.issues.len()
+            );
             parsed += 1;
         }
         assert!(parsed > 300, "only {parsed} fixtures");
@@ -834,7 +886,11 @@ mod tests {
                 file: "0056.txt",
                 mode: Some(Mode::Enforce),
                 max_age: Some(2419200),
-                mx: &["*.aspmx.l.google.com", "aspmx.l.google.com", "*.googlemail.com"],
+                mx: &[
+                    "*.aspmx.l.google.com",
+                    "aspmx.l.google.com",
+                    "*.googlemail.com",
+                ],
                 codes: &[],
             },
             // UTF-16 with a byte-order mark.
@@ -927,7 +983,12 @@ mod tests {
                 mode: Some(Mode::Testing),
                 max_age: Some(31557600),
                 mx: &["smtp.google.com"],
-                codes: &[PolicyMxInvalid, PolicyMxInvalid, PolicyMxInvalid, PolicyMxInvalid],
+                codes: &[
+                    PolicyMxInvalid,
+                    PolicyMxInvalid,
+                    PolicyMxInvalid,
+                    PolicyMxInvalid,
+                ],
             },
             // An mx that is a URL fragment.
             Case {
@@ -944,23 +1005,6 @@ mod tests {
             assert_eq!(parse.policy.mode, case.mode, "{}", case.file);
             assert_eq!(parse.policy.max_age, case.max_age, "{}", case.file);
             assert_eq!(parse.policy.mx, case.mx, "{}", case.file);
-        }
-    }
-}
-#[cfg(test)]
-mod tmp_dump {
-    #[test]
-    #[ignore]
-    fn dump() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/policies");
-        let index = std::fs::read_to_string(format!("{dir}/INDEX.csv")).unwrap();
-        for line in index.lines().skip(1) {
-            let file = line.split(',').next().unwrap();
-            let note = line.split("mode=").nth(1).unwrap_or("");
-            let p = super::parse_policy_bytes(&std::fs::read(format!("{dir}/{file}")).unwrap());
-            let codes: Vec<_> = p.issues.iter().map(|i| i.code.as_str()).collect();
-            for i in &p.issues { println!("   {} {}", i.code, i.message); }
-            println!("{file} mode={:?} usable={} codes={codes:?} | {}", p.policy.mode.map(|m| m.as_str()), p.is_usable(), note.chars().take(80).collect::<String>());
         }
     }
 }

@@ -193,10 +193,7 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
                     "id has no '=' and no value: write id=<1-32 letters or digits>".to_owned(),
                 ));
             }
-            return Err(syntax(format!(
-                "field {} is not name=value",
-                quote(field)
-            )));
+            return Err(syntax(format!("field {} is not name=value", quote(field))));
         };
         if name.ends_with(is_wsp) || value.starts_with(is_wsp) {
             return Err(syntax(format!(
@@ -218,10 +215,7 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
         }
         // §3.1 `sts-extension = sts-ext-name "=" sts-ext-value`.
         if name.is_empty() {
-            return Err(syntax(format!(
-                "field {} has an empty name",
-                quote(field)
-            )));
+            return Err(syntax(format!("field {} has an empty name", quote(field))));
         }
         if !is_ext_name(name) {
             return Err(syntax(format!(
@@ -233,10 +227,7 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
         match ext_value_error(value) {
             None => {}
             Some(None) => {
-                return Err(syntax(format!(
-                    "field {} has an empty value",
-                    quote(field)
-                )));
+                return Err(syntax(format!("field {} has an empty value", quote(field))));
             }
             Some(Some(bad)) => {
                 return Err(syntax(format!(
@@ -310,47 +301,107 @@ mod tests {
         let id33 = format!("v=STSv1; id={}", "a".repeat(33));
         let id32 = format!("v=STSv1; id={}", "a".repeat(32));
         let cases: Vec<(Vec<&str>, Expected)> = vec![
-            (vec!["v=STSv1; id=20190429T010101;"], Valid("20190429T010101", &[])),
+            (
+                vec!["v=STSv1; id=20190429T010101;"],
+                Valid("20190429T010101", &[]),
+            ),
             (vec!["v=STSv1;id=abc"], Valid("abc", &[])),
-            (vec!["v=STSv1; id=abc; ext=val"], Valid("abc", &[("ext", "val")])),
+            (
+                vec!["v=STSv1; id=abc; ext=val"],
+                Valid("abc", &[("ext", "val")]),
+            ),
             (vec!["v=STSv1;  id=abc  ;  "], Valid("abc", &[])),
             (vec!["v=STSv1 ; id=abc"], Valid("abc", &[])),
             (vec!["v=STSv1;\tid=abc;;"], Valid("abc", &[])),
-            (vec!["v=STSv1; ext.1=a:b; id=X9"], Valid("X9", &[("ext.1", "a:b")])),
+            (
+                vec!["v=STSv1; ext.1=a:b; id=X9"],
+                Valid("X9", &[("ext.1", "a:b")]),
+            ),
             (vec!["v=spf1 -all", "v=STSv1; id=1"], Valid("1", &[])),
             (vec!["v=stsv1; id=2", "v=STSv1; id=1"], Valid("1", &[])),
-            (vec![id32.as_str()], Valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &[])),
+            (
+                vec![id32.as_str()],
+                Valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &[]),
+            ),
             (vec!["v=STSv1; id=a", "v=STSv1; id=b"], Multiple(2)),
-            (vec!["v=STSv1; id=a", "v=spf1", "v=STSv1", "v=STSv1;"], Multiple(3)),
+            (
+                vec!["v=STSv1; id=a", "v=spf1", "v=STSv1", "v=STSv1;"],
+                Multiple(3),
+            ),
             (vec!["v=spf1 -all"], Missing),
             (vec![], Missing),
             (vec![""], Missing),
-            (vec!["google-site-verification=abc", "v=spf1 include:x -all"], Missing),
+            (
+                vec!["google-site-verification=abc", "v=spf1 include:x -all"],
+                Missing,
+            ),
             (vec!["v=STSv10; id=1"], Missing),
-            (vec!["id=1; v=STSv1"], Invalid(Syntax, "must come first (version ordering)")),
-            (vec!["v=stsv1; id=1"], Invalid(Syntax, "case-sensitive: found 'v=stsv1'")),
-            (vec!["V=STSv1; id=1"], Invalid(Syntax, "case-sensitive: found 'V=STSv1'")),
+            (
+                vec!["id=1; v=STSv1"],
+                Invalid(Syntax, "must come first (version ordering)"),
+            ),
+            (
+                vec!["v=stsv1; id=1"],
+                Invalid(Syntax, "case-sensitive: found 'v=stsv1'"),
+            ),
+            (
+                vec!["V=STSv1; id=1"],
+                Invalid(Syntax, "case-sensitive: found 'V=STSv1'"),
+            ),
             (vec!["v = STSv1; id=1"], Invalid(Syntax, "around '='")),
-            (vec!["v=STSv1 id=1"], Invalid(Syntax, "must be followed by ';'")),
-            (vec![" v=STSv1; id=1"], Invalid(Syntax, "whitespace before v=STSv1")),
-            (vec!["\"v=STSv1; id=1\""], Invalid(Syntax, "quote character")),
-            (vec!["v=spf1 -all", "v=stsv1; id=1"], Invalid(Syntax, "senders discard")),
+            (
+                vec!["v=STSv1 id=1"],
+                Invalid(Syntax, "must be followed by ';'"),
+            ),
+            (
+                vec![" v=STSv1; id=1"],
+                Invalid(Syntax, "whitespace before v=STSv1"),
+            ),
+            (
+                vec!["\"v=STSv1; id=1\""],
+                Invalid(Syntax, "quote character"),
+            ),
+            (
+                vec!["v=spf1 -all", "v=stsv1; id=1"],
+                Invalid(Syntax, "senders discard"),
+            ),
             (vec!["v=STSv1"], Invalid(Id, "id missing")),
             (vec!["v=STSv1;"], Invalid(Id, "id missing")),
             (vec!["v=STSv1; ID=abc"], Invalid(Id, "case-sensitive")),
             (vec!["v=STSv1; id="], Invalid(Id, "id is empty")),
             (vec!["v=STSv1; id"], Invalid(Id, "no value")),
-            (vec![id33.as_str()], Invalid(Id, "too long (33 chars, max 32)")),
-            (vec!["v=STSv1; id=2019-04-29"], Invalid(Id, "bad character '-'")),
-            (vec!["v=STSv1; id=abc def"], Invalid(Id, "bad character ' '")),
+            (
+                vec![id33.as_str()],
+                Invalid(Id, "too long (33 chars, max 32)"),
+            ),
+            (
+                vec!["v=STSv1; id=2019-04-29"],
+                Invalid(Id, "bad character '-'"),
+            ),
+            (
+                vec!["v=STSv1; id=abc def"],
+                Invalid(Id, "bad character ' '"),
+            ),
             (vec!["v=STSv1; id=é"], Invalid(Id, "bad character")),
             (vec!["v=STSv1; id=abc; =x"], Invalid(Syntax, "empty name")),
-            (vec!["v=STSv1; id=abc; junk"], Invalid(Syntax, "not name=value")),
-            (vec!["v=STSv1; id=abc; e=a=b"], Invalid(Syntax, "bad character '='")),
+            (
+                vec!["v=STSv1; id=abc; junk"],
+                Invalid(Syntax, "not name=value"),
+            ),
+            (
+                vec!["v=STSv1; id=abc; e=a=b"],
+                Invalid(Syntax, "bad character '='"),
+            ),
             (vec!["v=STSv1; id=abc; e="], Invalid(Syntax, "empty value")),
-            (vec!["v=STSv1; id=abc; _e=1"], Invalid(Syntax, "invalid field name '_e'")),
+            (
+                vec!["v=STSv1; id=abc; _e=1"],
+                Invalid(Syntax, "invalid field name '_e'"),
+            ),
             (vec!["v=STSv1; id = abc"], Invalid(Syntax, "around '='")),
-            (vec!["v=STSv1; id=a; id=b"], Invalid(Syntax, "more than once")),
+            (
+                vec!["v=STSv1; id=a; id=b"],
+                Invalid(Syntax, "more than once"),
+            ),
         ];
         for (records, expected) in cases {
             check(&records, &expected);
@@ -367,11 +418,21 @@ mod tests {
                     extensions: vec![("ext", "val")],
                 }),
             ),
-            ("v=STSv1;id=1;a=b;c=d", Ok(StsRecord { id: "1", extensions: vec![("a", "b"), ("c", "d")] })),
+            (
+                "v=STSv1;id=1;a=b;c=d",
+                Ok(StsRecord {
+                    id: "1",
+                    extensions: vec![("a", "b"), ("c", "d")],
+                }),
+            ),
             ("v=spf1", Err(IssueCode::StsRecordSyntax)),
             ("v=STSv1,id=1", Err(IssueCode::StsRecordSyntax)),
         ] {
-            assert_eq!(parse_sts_record(input).map_err(|issue| issue.code), expected, "{input:?}");
+            assert_eq!(
+                parse_sts_record(input).map_err(|issue| issue.code),
+                expected,
+                "{input:?}"
+            );
         }
     }
 

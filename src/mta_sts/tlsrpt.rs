@@ -141,7 +141,10 @@ pub fn parse_tlsrpt_record(record: &str) -> Result<Vec<&str>, Issue> {
         match ext_value_error(value) {
             None => {}
             Some(None) => {
-                return Err(invalid(format!("field {} has an empty value", quote(field))));
+                return Err(invalid(format!(
+                    "field {} has an empty value",
+                    quote(field)
+                )));
             }
             Some(Some(bad)) => {
                 return Err(invalid(format!(
@@ -240,7 +243,10 @@ mod tests {
     fn verdicts() {
         use Expected::*;
         let cases: Vec<(Vec<&str>, Expected)> = vec![
-            (vec!["v=TLSRPTv1; rua=mailto:tls@example.com"], Valid(&["mailto:tls@example.com"])),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:tls@example.com"],
+                Valid(&["mailto:tls@example.com"]),
+            ),
             (
                 vec!["v=TLSRPTv1;rua=mailto:a@x.com,https://r.example.com/tlsrpt"],
                 Valid(&["mailto:a@x.com", "https://r.example.com/tlsrpt"]),
@@ -253,34 +259,91 @@ mod tests {
                 vec!["v=TLSRPTv1 ; rua=https://user@r.example.com:8443/x?y=1; ext=1 ;"],
                 Valid(&["https://user@r.example.com:8443/x?y=1"]),
             ),
-            (vec!["v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@b.c"], Valid(&["mailto:a@b.c"])),
-            (vec!["v=TLSRPTv1; rua=mailto:a@b.c?subject=x"], Valid(&["mailto:a@b.c?subject=x"])),
+            (
+                vec!["v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@b.c"],
+                Valid(&["mailto:a@b.c"]),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c?subject=x"],
+                Valid(&["mailto:a@b.c?subject=x"]),
+            ),
             (vec!["v=TLSRPTv1"], Invalid("rua missing")),
             (vec!["v=TLSRPTv1; ext=1"], Invalid("rua missing")),
             (vec!["v=TLSRPTv1; RUA=mailto:a@b.c"], Invalid("rua missing")),
-            (vec!["v=TLSRPTv1; rua=http://r.example.com/"], Invalid("http: is not allowed")),
-            (vec!["v=TLSRPTv1; rua=ftp://r.example.com/"], Invalid("scheme 'ftp' is not allowed")),
+            (
+                vec!["v=TLSRPTv1; rua=http://r.example.com/"],
+                Invalid("http: is not allowed"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=ftp://r.example.com/"],
+                Invalid("scheme 'ftp' is not allowed"),
+            ),
             (vec!["v=TLSRPTv1; rua=ftp:"], Invalid("scheme 'ftp'")),
-            (vec!["v=TLSRPTv1; rua=tls@example.com"], Invalid("no scheme")),
-            (vec!["v=TLSRPTv1; rua=mailto:example.com"], Invalid("needs an address")),
-            (vec!["v=TLSRPTv1; rua=mailto:@example.com"], Invalid("needs an address")),
-            (vec!["v=TLSRPTv1; rua=https:///path"], Invalid("needs a host")),
-            (vec!["v=TLSRPTv1; rua=https:r.example.com"], Invalid("needs a host")),
-            (vec!["v=TLSRPTv1; rua=mailto:a@b.c!10m"], Invalid("'!' must be percent-encoded")),
+            (
+                vec!["v=TLSRPTv1; rua=tls@example.com"],
+                Invalid("no scheme"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:example.com"],
+                Invalid("needs an address"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:@example.com"],
+                Invalid("needs an address"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=https:///path"],
+                Invalid("needs a host"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=https:r.example.com"],
+                Invalid("needs a host"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c!10m"],
+                Invalid("'!' must be percent-encoded"),
+            ),
             (vec!["v=TLSRPTv1; rua=mailto:a@b.c,"], Invalid("empty URI")),
             (vec!["v=TLSRPTv1; rua="], Invalid("empty URI")),
-            (vec!["v=TLSRPTv1; rua = mailto:a@b.c"], Invalid("around '='")),
-            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; rua=mailto:d@e.f"], Invalid("more than once")),
-            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; junk"], Invalid("not name=value")),
-            (vec!["v=TLSRPTv1; rua=mailto:a@b.c; e=a b"], Invalid("bad character ' '")),
-            (vec!["v=TLSRPTv1,rua=mailto:a@b.c"], Invalid("must be followed by ';'")),
             (
-                vec!["v=TLSRPTv1; rua=mailto:a@b.c", "v=TLSRPTv1; rua=mailto:d@e.f"],
+                vec!["v=TLSRPTv1; rua = mailto:a@b.c"],
+                Invalid("around '='"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c; rua=mailto:d@e.f"],
+                Invalid("more than once"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c; junk"],
+                Invalid("not name=value"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c; e=a b"],
+                Invalid("bad character ' '"),
+            ),
+            (
+                vec!["v=TLSRPTv1,rua=mailto:a@b.c"],
+                Invalid("must be followed by ';'"),
+            ),
+            (
+                vec![
+                    "v=TLSRPTv1; rua=mailto:a@b.c",
+                    "v=TLSRPTv1; rua=mailto:d@e.f",
+                ],
                 Multiple(2),
             ),
-            (vec!["v=tlsrptv1; rua=mailto:a@b.c"], Invalid("case-sensitive: found 'v=tlsrptv1'")),
-            (vec!["rua=mailto:a@b.c; v=TLSRPTv1"], Invalid("must come first")),
-            (vec!["v=TLSRPTv1 rua=mailto:a@b.c"], Invalid("must be followed by ';'")),
+            (
+                vec!["v=tlsrptv1; rua=mailto:a@b.c"],
+                Invalid("case-sensitive: found 'v=tlsrptv1'"),
+            ),
+            (
+                vec!["rua=mailto:a@b.c; v=TLSRPTv1"],
+                Invalid("must come first"),
+            ),
+            (
+                vec!["v=TLSRPTv1 rua=mailto:a@b.c"],
+                Invalid("must be followed by ';'"),
+            ),
             (vec!["v=spf1 -all", "google-site-verification=x"], Missing),
             (vec!["v=TLSRPTv10; rua=mailto:a@b.c"], Missing),
             (vec![], Missing),

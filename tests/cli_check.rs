@@ -1,0 +1,104 @@
+//! `mta-sts-scan check` as a user runs it: the real binary against the test internet, its JSON
+//! shape (the hosted endpoint's field names), its text report and its exit status.
+
+use std::process::Command;
+
+use mta_sts_scan::lab::{LabOptions, TestInternet};
+
+struct Lab {
+    internet: TestInternet,
+    ca_file: tempfile::NamedTempFile,
+}
+
+async fn lab() -> Lab {
+    let internet = TestInternet::start(LabOptions::default()).await.unwrap();
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), internet.ca_pem()).unwrap();
+    Lab { internet, ca_file }
+}
+
+impl Lab {
+    fn check(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"))
+            .arg("check")
+            .args(args)
+            .args(["--resolver", &self.internet.dns_address.to_string()])
+            .args(["--policy-port", &self.internet.https_port.to_string()])
+            .arg("--ca-file")
+            .arg(self.ca_file.path())
+            .args(["--allow-private-addresses", "--dns-timeout", "800ms", "--dns-attempts", "1"])
+            .args(["--connect-timeout", "2s", "--fetch-timeout", "3s"])
+            .env_remove("MTA_STS_SCAN_RESOLVER")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_has_the_seed_fields_and_our_columns() {
+    let lab = lab().await;
+    let (code, stdout, stderr) = lab.check(&["valid-testing-1.test", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    // The hosted endpoint's fields, in its shapes.
+    assert_eq!(json["domain"], "valid-testing-1.test");
+    assert_eq!(json["has_mta_sts"], true);
+    assert_eq!(json["dns_record"]["version"], "STSv1");
+    assert_eq!(json["dns_record"]["id"], "20260101T000000");
+    assert_eq!(json["policy"]["version"], "STSv1");
+    assert_eq!(json["policy"]["mode"], "testing");
+    assert_eq!(json["policy"]["mx"][0], "*.valid-testing-1.test");
+    assert_eq!(json["policy"]["max_age"], 86400);
+    assert_eq!(json["mode"], "testing");
+    assert_eq!(
+        json["policy_url"],
+        "https://mta-sts.valid-testing-1.test/.well-known/mta-sts.txt"
+    );
+    assert_eq!(json["tls_rpt"]["rua"][0], "mailto:tlsrpt@example.net");
+    assert_eq!(json["issues"][0]["code"], "mode_testing");
+    assert_eq!(json["issues"][0]["severity"], "info");
+    assert!(json["recommendations"][0].as_str().unwrap().contains("enforce"));
+    // Ours.
+    assert_eq!(json["outcome"], "valid");
+    assert_eq!(json["mx_hosts"].as_array().unwrap().len(), 2);
+    assert_eq!(json["delivery_at_risk"], false);
+    for column in [
+        "input", "rank", "sts_id", "sts_record", "sts_record_cname", "policy_host_cname",
+        "policy_http_status", "policy_content_type", "policy_sha256", "max_age", "mx_patterns",
+        "mx_uncovered", "tls_rpt_rua", "severity", "error", "scanned_at", "duration_ms",
+    ] {
+        assert!(json.get(column).is_some(), "missing {column}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_follows_the_outcome() {
+    let lab = lab().await;
+    for (domain, expected) in [
+        ("valid-enforce-1.test", 0),
+        ("record-multiple-1.test", 1),
+        ("no-sts-1.test", 1),
+        ("servfail-1.test", 2),
+        ("not a domain", 2),
+    ] {
+        let (code, stdout, stderr) = lab.check(&[domain]);
+        assert_eq!(code, expected, "{domain}: {stdout} {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_report_names_the_problem_and_the_fix() {
+    let lab = lab().await;
+    let (code, stdout, _) = lab.check(&["mx-uncovered-1.test"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("mx-uncovered-1.test: valid (enforce mode)"), "{stdout}");
+    assert!(stdout.contains("backup.example.net (not covered)"), "{stdout}");
+    assert!(stdout.contains("mx_not_covered"), "{stdout}");
+    assert!(stdout.contains("Delivery at risk"), "{stdout}");
+    assert!(!stdout.contains("\x1b["), "no colour when not a terminal");
+}
