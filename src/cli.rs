@@ -25,7 +25,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check one domain and explain every finding.
-    #[command(after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments).")]
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments)."
+    )]
     Check(CheckArgs),
 }
 
@@ -44,13 +46,23 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
     /// Name server to use, IP or IP:PORT; repeat for failover. Default: /etc/resolv.conf.
-    #[arg(long = "resolver", value_name = "IP[:PORT]", env = "MTA_STS_SCAN_RESOLVER", value_delimiter = ',')]
+    #[arg(
+        long = "resolver",
+        value_name = "IP[:PORT]",
+        env = "MTA_STS_SCAN_RESOLVER",
+        value_delimiter = ','
+    )]
     pub resolvers: Vec<String>,
     /// Time to wait for one DNS answer (e.g. 800ms, 3s).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, env = "MTA_STS_SCAN_DNS_TIMEOUT")]
     pub dns_timeout: Duration,
     /// Tries per name server before a lookup fails.
-    #[arg(long, value_name = "N", default_value_t = 2, env = "MTA_STS_SCAN_DNS_ATTEMPTS")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 2,
+        env = "MTA_STS_SCAN_DNS_ATTEMPTS"
+    )]
     pub dns_attempts: usize,
     /// Time allowed for the TCP connect and TLS handshake of the policy fetch.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -138,7 +150,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
     };
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(format!("{text:?} must be a positive duration"));
@@ -167,9 +183,18 @@ mod tests {
 
     #[test]
     fn resolvers() {
-        assert_eq!(parse_resolver("9.9.9.9").unwrap(), "9.9.9.9:53".parse().unwrap());
-        assert_eq!(parse_resolver("127.0.0.1:5353").unwrap(), "127.0.0.1:5353".parse().unwrap());
-        assert_eq!(parse_resolver("[::1]:53").unwrap(), "[::1]:53".parse().unwrap());
+        assert_eq!(
+            parse_resolver("9.9.9.9").unwrap(),
+            "9.9.9.9:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_resolver("[::1]:53").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
         assert!(parse_resolver("dns.google").is_err());
     }
 }

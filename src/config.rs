@@ -1,8 +1,11 @@
 //! Validated scanner settings, and the one place that turns them into a resolver, an HTTP client
 //! and a validator. The library never sees command-line flags: the binary builds this.
 
+use std::num::NonZeroU32;
+
 use crate::net::dns::{DnsSettings, HickoryDns};
 use crate::net::http::{HttpSettings, ReqwestFetcher};
+use crate::net::limit::{Limit, RateLimited};
 use crate::validate::{ValidationSettings, Validator};
 
 /// Everything the validator needs to know, already checked.
@@ -11,23 +14,33 @@ pub struct ScannerConfig {
     pub dns: DnsSettings,
     pub http: HttpSettings,
     pub validation: ValidationSettings,
+    /// DNS queries per second for the whole process (`None`: unlimited).
+    pub dns_rate: Option<NonZeroU32>,
+    /// Policy fetches per second for the whole process (`None`: unlimited).
+    pub https_rate: Option<NonZeroU32>,
 }
 
 /// The validator over the real network implementations.
-pub type NetValidator = Validator<HickoryDns, ReqwestFetcher>;
+pub type NetValidator = Validator<RateLimited<HickoryDns>, RateLimited<ReqwestFetcher>>;
 
 impl ScannerConfig {
     /// Builds the resolver, the HTTP client and the validator.
     pub fn build_validator(&self) -> Result<NetValidator, String> {
-        let dns = HickoryDns::new(&self.dns)?;
-        let fetcher = ReqwestFetcher::new(self.http.clone())?;
+        let dns = RateLimited::new(
+            HickoryDns::new(&self.dns)?,
+            Limit::per_second(self.dns_rate),
+        );
+        let fetcher = RateLimited::new(
+            ReqwestFetcher::new(self.http.clone())?,
+            Limit::per_second(self.https_rate),
+        );
         Ok(Validator::new(dns, fetcher, self.validation))
     }
 
     /// The settings as one line, for run metadata.
     pub fn describe(&self) -> String {
         format!(
-            "resolver={} dns_timeout_ms={} dns_attempts={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={}",
+            "resolver={} dns_timeout_ms={} dns_attempts={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={}",
             self.dns.describe(),
             self.dns.timeout.as_millis(),
             self.dns.attempts,
@@ -37,6 +50,10 @@ impl ScannerConfig {
             self.http.policy_port,
             self.validation.address_policy.allow_private,
             self.validation.probe_policy,
+            self.dns_rate
+                .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
+            self.https_rate
+                .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
         )
     }
 }

@@ -4,12 +4,12 @@
 //! the network boundary ([`net`]), the per-domain validator ([`validate`]), the scan pipeline
 //! ([`scan`]), the output writers ([`output`]) and the in-process test internet ([`lab`]).
 
+pub mod config;
 pub mod domain;
 pub mod issues;
+pub mod lab;
 pub mod mta_sts;
 pub mod net;
 pub mod report;
-pub mod validate;
-pub mod config;
-pub mod lab;
 pub mod text_report;
+pub mod validate;

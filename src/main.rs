@@ -49,8 +49,12 @@ async fn check(args: CheckArgs) -> Result<ExitCode, String> {
             .and_then(|json| writeln!(stdout, "{json}").map_err(|e| e.to_string()))
     } else {
         let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        write!(stdout, "{}", mta_sts_scan::text_report::render(&report, color))
-            .map_err(|e| e.to_string())
+        write!(
+            stdout,
+            "{}",
+            mta_sts_scan::text_report::render(&report, color)
+        )
+        .map_err(|e| e.to_string())
     };
     written?;
     Ok(ExitCode::from(match report.outcome {

@@ -125,7 +125,9 @@ impl DomainReport {
     pub fn input_error(input: String, rank: Option<i64>, message: String) -> Self {
         let mut report = DomainReport::new(String::new(), input, rank);
         report.outcome = Outcome::InputError;
-        report.issues.push(Issue::new(IssueCode::InputInvalidDomain, message.clone()));
+        report
+            .issues
+            .push(Issue::new(IssueCode::InputInvalidDomain, message.clone()));
         report.error = Some(message);
         report.scanned_at = now_millis();
         report

@@ -87,7 +87,9 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             Err(failure) => {
                 let message = format!("_mta-sts TXT lookup failed: {failure}");
                 report.error = Some(message.clone());
-                report.issues.push(Issue::new(IssueCode::DnsLookupFailed, message));
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::DnsLookupFailed, message));
                 false
             }
         };
@@ -227,19 +229,26 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
         match fetched.status {
             200 => {}
             300..=399 => {
-                let location = fetched.location.as_deref().unwrap_or("(no Location header)");
+                let location = fetched
+                    .location
+                    .as_deref()
+                    .unwrap_or("(no Location header)");
                 let message = format!(
                     "policy answered {} redirecting to {location}; senders must not follow redirects",
                     fetched.status
                 );
                 report.error = Some(message.clone());
-                report.issues.push(Issue::new(IssueCode::PolicyRedirect, message));
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::PolicyRedirect, message));
                 return;
             }
             status => {
                 let message = format!("policy answered HTTP {status}, not 200");
                 report.error = Some(message.clone());
-                report.issues.push(Issue::new(IssueCode::PolicyHttpStatus, message));
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::PolicyHttpStatus, message));
                 return;
             }
         }
@@ -253,7 +262,10 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
                 IssueCode::PolicyContentType,
                 format!(
                     "policy served as {}, not text/plain",
-                    fetched.content_type.as_deref().unwrap_or("(no Content-Type)")
+                    fetched
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("(no Content-Type)")
                 ),
             ));
         }

@@ -26,7 +26,13 @@ impl Lab {
             .args(["--policy-port", &self.internet.https_port.to_string()])
             .arg("--ca-file")
             .arg(self.ca_file.path())
-            .args(["--allow-private-addresses", "--dns-timeout", "800ms", "--dns-attempts", "1"])
+            .args([
+                "--allow-private-addresses",
+                "--dns-timeout",
+                "800ms",
+                "--dns-attempts",
+                "1",
+            ])
             .args(["--connect-timeout", "2s", "--fetch-timeout", "3s"])
             .env_remove("MTA_STS_SCAN_RESOLVER")
             .output()
@@ -62,15 +68,34 @@ async fn json_has_the_seed_fields_and_our_columns() {
     assert_eq!(json["tls_rpt"]["rua"][0], "mailto:tlsrpt@example.net");
     assert_eq!(json["issues"][0]["code"], "mode_testing");
     assert_eq!(json["issues"][0]["severity"], "info");
-    assert!(json["recommendations"][0].as_str().unwrap().contains("enforce"));
+    assert!(
+        json["recommendations"][0]
+            .as_str()
+            .unwrap()
+            .contains("enforce")
+    );
     // Ours.
     assert_eq!(json["outcome"], "valid");
     assert_eq!(json["mx_hosts"].as_array().unwrap().len(), 2);
     assert_eq!(json["delivery_at_risk"], false);
     for column in [
-        "input", "rank", "sts_id", "sts_record", "sts_record_cname", "policy_host_cname",
-        "policy_http_status", "policy_content_type", "policy_sha256", "max_age", "mx_patterns",
-        "mx_uncovered", "tls_rpt_rua", "severity", "error", "scanned_at", "duration_ms",
+        "input",
+        "rank",
+        "sts_id",
+        "sts_record",
+        "sts_record_cname",
+        "policy_host_cname",
+        "policy_http_status",
+        "policy_content_type",
+        "policy_sha256",
+        "max_age",
+        "mx_patterns",
+        "mx_uncovered",
+        "tls_rpt_rua",
+        "severity",
+        "error",
+        "scanned_at",
+        "duration_ms",
     ] {
         assert!(json.get(column).is_some(), "missing {column}");
     }
@@ -96,8 +121,14 @@ async fn text_report_names_the_problem_and_the_fix() {
     let lab = lab().await;
     let (code, stdout, _) = lab.check(&["mx-uncovered-1.test"]);
     assert_eq!(code, 0);
-    assert!(stdout.starts_with("mx-uncovered-1.test: valid (enforce mode)"), "{stdout}");
-    assert!(stdout.contains("backup.example.net (not covered)"), "{stdout}");
+    assert!(
+        stdout.starts_with("mx-uncovered-1.test: valid (enforce mode)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("backup.example.net (not covered)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("mx_not_covered"), "{stdout}");
     assert!(stdout.contains("Delivery at risk"), "{stdout}");
     assert!(!stdout.contains("\x1b["), "no colour when not a terminal");

@@ -39,11 +39,7 @@ async fn every_scenario_gives_its_outcome_and_codes() {
         if report.outcome != scenario.outcome || !missing.is_empty() {
             failures.push(format!(
                 "{}: expected {} with {:?}, got {} with {:?}",
-                scenario.slug,
-                scenario.outcome,
-                scenario.codes,
-                report.outcome,
-                report.issues
+                scenario.slug, scenario.outcome, scenario.codes, report.outcome, report.issues
             ));
         }
         // A valid scenario without expected codes must be clean of errors and warnings.
@@ -66,7 +62,10 @@ async fn every_lookup_code_is_produced_by_some_scenario() {
     // input_invalid_domain comes from the input, policy_without_record needs probing:
     // both have their own tests below.
     for code in IssueCode::ALL {
-        if matches!(code, IssueCode::InputInvalidDomain | IssueCode::PolicyWithoutRecord) {
+        if matches!(
+            code,
+            IssueCode::InputInvalidDomain | IssueCode::PolicyWithoutRecord
+        ) {
             continue;
         }
         assert!(
@@ -80,7 +79,9 @@ async fn every_lookup_code_is_produced_by_some_scenario() {
 async fn valid_policy_fills_every_column() {
     let lab = lab().await;
     let validator = lab.scanner_config().build_validator().unwrap();
-    let report = validator.check_input("Valid-Enforce-1.TEST.", Some(12)).await;
+    let report = validator
+        .check_input("Valid-Enforce-1.TEST.", Some(12))
+        .await;
     assert_eq!(report.outcome, Outcome::Valid, "{:?}", report.issues);
     assert_eq!(report.domain, "valid-enforce-1.test");
     assert_eq!(report.input, "Valid-Enforce-1.TEST.");
@@ -118,8 +119,14 @@ async fn hosted_provider_cnames_are_reported_and_sni_picks_the_certificate() {
     let validator = lab.scanner_config().build_validator().unwrap();
     let report = validator.check_input("hosted-3.test", None).await;
     assert_eq!(report.outcome, Outcome::Valid, "{:?}", report.issues);
-    assert_eq!(report.sts_record_cname.as_deref(), Some("_mta-sts.provider.test"));
-    assert_eq!(report.policy_host_cname.as_deref(), Some("mta-sts.provider.test"));
+    assert_eq!(
+        report.sts_record_cname.as_deref(),
+        Some("_mta-sts.provider.test")
+    );
+    assert_eq!(
+        report.policy_host_cname.as_deref(),
+        Some("mta-sts.provider.test")
+    );
     assert_eq!(report.sts_id.as_deref(), Some("provider2026"));
 }
 
@@ -128,7 +135,12 @@ async fn split_and_oversized_txt_answers_are_read_whole() {
     let lab = lab().await;
     let validator = lab.scanner_config().build_validator().unwrap();
     let split = validator.check_input("record-split-1.test", None).await;
-    assert_eq!(split.sts_id.as_deref(), Some("20260101"), "{:?}", split.issues);
+    assert_eq!(
+        split.sts_id.as_deref(),
+        Some("20260101"),
+        "{:?}",
+        split.issues
+    );
     // Seven records of ~230 bytes cannot fit a UDP answer: the resolver must retry over TCP.
     let big = validator.check_input("record-big-1.test", None).await;
     assert_eq!(big.outcome, Outcome::Valid, "{:?}", big.issues);
@@ -156,7 +168,13 @@ async fn private_addresses_are_refused_without_a_connection_and_allowed_on_reque
     let validator = lab.scanner_config().build_validator().unwrap();
     let report = validator.check_input("private-address-1.test", None).await;
     assert!(report.has_issue(IssueCode::PolicyAddressForbidden));
-    assert!(report.error.as_deref().unwrap_or("").contains("10.255.255.1"));
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("10.255.255.1")
+    );
 
     // With the default policy even the lab's loopback host is refused.
     let mut strict = lab.scanner_config();
@@ -181,7 +199,11 @@ async fn probing_finds_a_policy_without_a_record() {
     let probing = config.build_validator().unwrap();
     let report = probing.check_input("policy-only-1.test", None).await;
     assert_eq!(report.outcome, Outcome::Absent);
-    assert!(report.has_issue(IssueCode::PolicyWithoutRecord), "{:?}", codes(&report));
+    assert!(
+        report.has_issue(IssueCode::PolicyWithoutRecord),
+        "{:?}",
+        codes(&report)
+    );
     // Probing a domain without any policy host stays quiet.
     let report = probing.check_input("no-sts-1.test", None).await;
     assert!(!report.has_issue(IssueCode::PolicyWithoutRecord));
@@ -191,7 +213,13 @@ async fn probing_finds_a_policy_without_a_record() {
 async fn input_that_is_not_a_domain_is_one_input_error_row() {
     let lab = lab().await;
     let validator = lab.scanner_config().build_validator().unwrap();
-    for input in ["", "https://example.com/", "user@example.com", "10.0.0.1", "*.example.com"] {
+    for input in [
+        "",
+        "https://example.com/",
+        "user@example.com",
+        "10.0.0.1",
+        "*.example.com",
+    ] {
         let report = validator.check_input(input, Some(1)).await;
         assert_eq!(report.outcome, Outcome::InputError, "{input:?}");
         assert_eq!(codes(&report), ["input_invalid_domain"], "{input:?}");

@@ -91,9 +91,7 @@ impl LabCa {
         let cert = params
             .signed_by(&self.leaf_key, issuer)
             .map_err(|e| e.to_string())?;
-        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            self.leaf_key.serialize_der(),
-        ));
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
         let signing = provider
             .key_provider
             .load_private_key(key_der)

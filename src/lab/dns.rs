@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::{Header, HeaderCounts, Metadata, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
@@ -67,7 +67,9 @@ impl LabDnsHandler {
                 _ => Reply::Records(Vec::new()),
             },
             "mx1" | "mx2" => match qtype {
-                RecordType::A => Reply::Records(vec![a_record(qname, Ipv4Addr::new(192, 0, 2, 25))]),
+                RecordType::A => {
+                    Reply::Records(vec![a_record(qname, Ipv4Addr::new(192, 0, 2, 25))])
+                }
                 _ => Reply::Records(Vec::new()),
             },
             _ => Reply::NxDomain,
@@ -79,7 +81,9 @@ impl LabDnsHandler {
             return None;
         }
         Some(match (text, qtype) {
-            (PROVIDER_STS, RecordType::TXT) => Reply::Records(vec![txt_record(qname, &[PROVIDER_RECORD])]),
+            (PROVIDER_STS, RecordType::TXT) => {
+                Reply::Records(vec![txt_record(qname, &[PROVIDER_RECORD])])
+            }
             (PROVIDER_HOST, RecordType::A) => Reply::Records(vec![a_record(qname, self.https_ip)]),
             (PROVIDER_STS | PROVIDER_HOST | "provider.test", _) => Reply::Records(Vec::new()),
             _ => Reply::NxDomain,
@@ -93,7 +97,10 @@ impl LabDnsHandler {
             Txt::Refused => Reply::Code(ResponseCode::Refused),
             Txt::Silent => Reply::Silence,
             Txt::Records(records) if qtype == RecordType::TXT => Reply::Records(
-                records.iter().map(|strings| txt_record(qname, strings)).collect(),
+                records
+                    .iter()
+                    .map(|strings| txt_record(qname, strings))
+                    .collect(),
             ),
             Txt::Records(_) => Reply::Records(Vec::new()),
             Txt::Cname(target) => {
@@ -199,7 +206,8 @@ impl RequestHandler for LabDnsHandler {
             tokio::time::sleep(self.delay).await;
         }
         let fallback = || {
-            let mut metadata = Metadata::new(request.metadata.id, MessageType::Response, OpCode::Query);
+            let mut metadata =
+                Metadata::new(request.metadata.id, MessageType::Response, OpCode::Query);
             metadata.response_code = ResponseCode::ServFail;
             ResponseInfo::from(Header {
                 metadata,
@@ -258,5 +266,7 @@ pub async fn start(
         server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
         return Ok((address, server));
     }
-    Err(std::io::Error::other("no loopback port free for both UDP and TCP"))
+    Err(std::io::Error::other(
+        "no loopback port free for both UDP and TCP",
+    ))
 }

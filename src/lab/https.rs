@@ -90,7 +90,11 @@ async fn handle(
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let mut start = acceptor.await?;
     let sni = start.client_hello().server_name().map(str::to_owned);
-    let domain = sni.as_deref().and_then(policy_domain).unwrap_or("").to_owned();
+    let domain = sni
+        .as_deref()
+        .and_then(policy_domain)
+        .unwrap_or("")
+        .to_owned();
     let scenario = scenario_of(&domain);
     match scenario.map(|s| s.serve) {
         Some(Serve::Tarpit) => {

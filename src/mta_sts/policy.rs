@@ -250,8 +250,7 @@ pub fn parse_policy(body: &str) -> PolicyParse {
         let slot = match key {
             "version" => {
                 // Not an RFC rule (spec §2): hosted checkers expect version on the first line.
-                if is_first || version.is_some() {
-                } else {
+                if !is_first && version.is_none() {
                     issues.push(IssueCode::PolicyVersionNotFirst, || {
                         format!(
                             "version is on line {number}, not on the first line (line {})",
@@ -267,12 +266,10 @@ pub fn parse_policy(body: &str) -> PolicyParse {
                 mx_lines += 1;
                 match validate_mx_pattern(value) {
                     Ok(()) => {
-                        let pattern = value
-                            .strip_suffix('.')
-                            .unwrap_or(value)
-                            .to_ascii_lowercase();
-                        if !policy.mx.contains(&pattern) {
-                            policy.mx.push(pattern);
+                        let pattern = value.strip_suffix('.').unwrap_or(value);
+                        // Duplicates are dropped; compare before allocating.
+                        if !policy.mx.iter().any(|p| p.eq_ignore_ascii_case(pattern)) {
+                            policy.mx.push(pattern.to_ascii_lowercase());
                         }
                     }
                     Err(reason) => issues.push(IssueCode::PolicyMxInvalid, || {
@@ -377,12 +374,12 @@ pub fn parse_policy(body: &str) -> PolicyParse {
     }
 
     // §3.2: "mx" is required unless the mode is "none".
-    if mx_lines == 0 {
-        if let Some(mode @ (Mode::Enforce | Mode::Testing)) = policy.mode {
-            issues.push(IssueCode::PolicyMxMissing, || {
-                format!("no mx field: mode {mode} requires at least one mx pattern")
-            });
-        }
+    if mx_lines == 0
+        && let Some(mode @ (Mode::Enforce | Mode::Testing)) = policy.mode
+    {
+        issues.push(IssueCode::PolicyMxMissing, || {
+            format!("no mx field: mode {mode} requires at least one mx pattern")
+        });
     }
 
     PolicyParse {

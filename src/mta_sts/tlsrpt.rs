@@ -61,10 +61,11 @@ pub fn evaluate_tlsrpt_records<'a, I: IntoIterator<Item = &'a str>>(records: I) 
         if is_candidate(record) {
             count += 1;
             candidate.get_or_insert(record);
-        } else if count == 0 && first_near_miss.is_none() {
-            if let Some((kind, field)) = near_miss(record, "TLSRPTv1") {
-                first_near_miss = Some((kind, field, record));
-            }
+        } else if count == 0
+            && first_near_miss.is_none()
+            && let Some((kind, field)) = near_miss(record, "TLSRPTv1")
+        {
+            first_near_miss = Some((kind, field, record));
         }
     }
     match (count, candidate, first_near_miss) {

@@ -121,9 +121,15 @@ mod tests {
         let private: IpAddr = "10.0.0.1".parse().unwrap();
         let strict = AddressPolicy::default();
         assert!(!strict.permits(loopback) && !strict.permits(private));
-        let lab = AddressPolicy { allow_loopback: true, ..AddressPolicy::default() };
+        let lab = AddressPolicy {
+            allow_loopback: true,
+            ..AddressPolicy::default()
+        };
         assert!(lab.permits(loopback) && !lab.permits(private));
-        let all = AddressPolicy { allow_private: true, ..AddressPolicy::default() };
+        let all = AddressPolicy {
+            allow_private: true,
+            ..AddressPolicy::default()
+        };
         assert!(all.permits(loopback) && all.permits(private));
     }
 }

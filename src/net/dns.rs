@@ -130,11 +130,14 @@ struct Answer {
 impl Answer {
     /// The final target of a CNAME chain, if the answer went through one.
     fn cname_target(&self, queried: &str) -> Option<String> {
-        self.records.iter().rev().find_map(|record| match &record.data {
-            RData::CNAME(target) => Some(name_text(&target.0)),
-            _ => None,
-        })
-        .filter(|target| !target.eq_ignore_ascii_case(queried))
+        self.records
+            .iter()
+            .rev()
+            .find_map(|record| match &record.data {
+                RData::CNAME(target) => Some(name_text(&target.0)),
+                _ => None,
+            })
+            .filter(|target| !target.eq_ignore_ascii_case(queried))
     }
 }
 

@@ -206,7 +206,10 @@ impl PolicyFetch for ReqwestFetcher {
         let port = self.settings.policy_port;
         self.pins.pin(
             host,
-            addresses.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+            addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect(),
         );
         let _guard = PinGuard {
             pins: &self.pins,

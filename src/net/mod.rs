@@ -7,6 +7,7 @@
 pub mod address;
 pub mod dns;
 pub mod http;
+pub mod limit;
 
 use std::fmt;
 use std::future::Future;
@@ -82,8 +83,10 @@ pub struct AddressAnswer {
 pub trait Dns: Send + Sync {
     fn txt(&self, name: &str) -> impl Future<Output = Result<TxtAnswer, DnsFailure>> + Send;
     fn mx(&self, domain: &str) -> impl Future<Output = Result<MxAnswer, DnsFailure>> + Send;
-    fn addresses(&self, host: &str)
-    -> impl Future<Output = Result<AddressAnswer, DnsFailure>> + Send;
+    fn addresses(
+        &self,
+        host: &str,
+    ) -> impl Future<Output = Result<AddressAnswer, DnsFailure>> + Send;
 }
 
 /// What an HTTPS GET of the policy returned.
