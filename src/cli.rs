@@ -2,6 +2,7 @@
 //! Nothing here does work: `main.rs` dispatches, the library runs.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
 
 use mta_sts_scan::config::ScannerConfig;
 use mta_sts_scan::net::address::AddressPolicy;
+use mta_sts_scan::output::{Format, OutputTarget};
+use mta_sts_scan::scan::job::{InputSource, ScanJob};
+use mta_sts_scan::scan::pipeline::ScanSettings;
+use mta_sts_scan::scan::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +34,152 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments)."
     )]
     Check(CheckArgs),
+    /// Scan a domain list into CSV, Parquet or JSON Lines, with adoption statistics.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
+    )]
+    Scan(ScanArgs),
+    /// Recompute the summary from one or more result files (any format; shards merge).
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan stats results.parquet\n  mta-sts-scan stats shard-*.csv --json > summary.json"
+    )]
+    Stats(StatsArgs),
+    /// Scan the demo list against the built-in test internet (offline) and print the summary.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan demo\n  mta-sts-scan demo --dir ./demo-out --format parquet\n\nThe test internet runs inside the process: a DNS server and an HTTPS server on 127.0.0.1 serving one domain per scenario (valid policies, every defect the scanner reports, hostile servers). Nothing leaves the machine."
+    )]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the list, the results and the summary (default: a new temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Format of the results file.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "parquet", "jsonl"])]
+    pub format: String,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The domain list: a CSV or text file, or `-` for standard input.
+    pub input: String,
+    /// Output file, or `-` for standard output (CSV or JSON Lines only).
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// Output format; by default from the output file's extension, CSV for standard output.
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "parquet", "jsonl"])]
+    pub format: Option<String>,
+    /// The header column that holds the domain (default: a column named `domain`).
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+    /// Domains checked at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        env = "MTA_STS_SCAN_CONCURRENCY"
+    )]
+    pub concurrency: usize,
+    /// DNS queries per second for the whole scan (0 = unlimited). The default is polite to public resolvers.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 300,
+        env = "MTA_STS_SCAN_DNS_RATE"
+    )]
+    pub dns_rate: u32,
+    /// Policy fetches (HTTPS requests) per second for the whole scan (0 = unlimited).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50,
+        env = "MTA_STS_SCAN_HTTPS_RATE"
+    )]
+    pub https_rate: u32,
+    /// Longest time one domain may take, all lookups included; past it the row is `error`.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub domain_timeout: Duration,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// No progress bar and no summary table on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Scan only shard K of N (by a stable hash of the domain); `N` alone takes K from
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID. Output and summary
+    /// names get `.shard-K-of-N` before their extension.
+    #[arg(long, value_name = "K/N", env = "MTA_STS_SCAN_SHARD")]
+    pub shard: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Result files written by `scan` (CSV, Parquet or JSON Lines, by extension).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print the summary as JSON on standard output instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ScanArgs {
+    /// The scan job and the scanner config these flags describe.
+    pub fn to_job(&self, show_progress: bool) -> Result<(ScanJob, ScannerConfig), String> {
+        let mut config = self.net.to_config()?;
+        config.dns_rate = NonZeroU32::new(self.dns_rate);
+        config.https_rate = NonZeroU32::new(self.https_rate);
+        if self.concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        // Enough resolver slots for every domain's three concurrent queries.
+        config.dns.max_in_flight = config.dns.max_in_flight.max(self.concurrency * 4);
+        let shard = self
+            .shard
+            .as_deref()
+            .map(|spec| Shard::parse(spec, |name| std::env::var(name).ok()))
+            .transpose()?;
+        let sharded = |path: PathBuf| match shard {
+            Some(shard) => shard.output_path(&path),
+            None => path,
+        };
+        let output = if self.output == "-" {
+            OutputTarget::Stdout
+        } else {
+            OutputTarget::File(sharded(PathBuf::from(&self.output)))
+        };
+        let format = match (&self.format, &output) {
+            (Some(name), _) => Format::from_name(name).ok_or_else(|| format!("unknown --format {name}"))?,
+            (None, OutputTarget::File(path)) => Format::from_path(path).ok_or_else(|| {
+                format!(
+                    "cannot tell the format of {} from its extension: use .csv, .parquet or .jsonl, or --format",
+                    path.display()
+                )
+            })?,
+            (None, OutputTarget::Stdout) => Format::Csv,
+        };
+        let job = ScanJob {
+            input: InputSource::from_arg(&self.input),
+            column: self.column.clone(),
+            output,
+            format,
+            summary: self.summary.clone().map(sharded),
+            show_progress,
+            shard,
+            settings: ScanSettings {
+                concurrency: self.concurrency,
+                domain_timeout: self.domain_timeout,
+                ..ScanSettings::default()
+            },
+        };
+        Ok((job, config))
+    }
 }
 
 #[derive(Debug, Args)]

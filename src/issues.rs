@@ -192,6 +192,9 @@ issue_codes! {
     PolicyWithoutRecord => "policy_without_record", Warning,
         "policy served but no TXT record (only when probing is on)",
         Some("Publish the _mta-sts TXT record: without it senders never fetch the policy.");
+    DomainTimeout => "domain_timeout", Error,
+        "the scan's per-domain deadline expired before the checks finished (outcome error)",
+        None;
 }
 
 impl IssueCode {
@@ -267,7 +270,7 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate name {code}");
             assert_eq!(IssueCode::from_name(code.as_str()), Some(code));
         }
-        assert_eq!(IssueCode::ALL.len(), 35);
+        assert_eq!(IssueCode::ALL.len(), 36);
     }
 
     #[test]

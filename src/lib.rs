@@ -10,6 +10,8 @@ pub mod issues;
 pub mod lab;
 pub mod mta_sts;
 pub mod net;
+pub mod output;
 pub mod report;
+pub mod scan;
 pub mod text_report;
 pub mod validate;

@@ -8,8 +8,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command};
-use mta_sts_scan::report::Outcome;
+use cli::{CheckArgs, Cli, Command, DemoArgs, ScanArgs, StatsArgs};
+use mta_sts_scan::output::read_results;
+use mta_sts_scan::report::{Outcome, format_millis};
+use mta_sts_scan::scan::job::run_job;
+use mta_sts_scan::scan::stats::{RunInfo, Statistics};
+
+/// Exit status of a scan stopped by a signal (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,6 +32,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check(args).await,
+            Command::Scan(args) => scan(args).await,
+            Command::Stats(args) => stats(args),
+            Command::Demo(args) => demo(args).await,
         }
     });
     match result {
@@ -62,4 +71,92 @@ async fn check(args: CheckArgs) -> Result<ExitCode, String> {
         Outcome::Invalid | Outcome::Absent => 1,
         Outcome::Error | Outcome::InputError => 2,
     }))
+}
+
+/// `scan INPUT`: 0 completed, 2 bad arguments / input / output, 130 interrupted.
+async fn scan(args: ScanArgs) -> Result<ExitCode, String> {
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let (job, config) = args.to_job(show_progress)?;
+    let result = run_job(&job, &config, shutdown_signal()).await?;
+    if !args.quiet {
+        eprint!("{}", result.statistics.render_table(&result.run));
+    }
+    Ok(if result.run.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `stats FILE...`: merges the files' statistics (each file counted on its own, then summed).
+fn stats(args: StatsArgs) -> Result<ExitCode, String> {
+    let mut total = Statistics::new();
+    for path in &args.files {
+        let mut file_statistics = Statistics::new();
+        for row in read_results(path, None)? {
+            let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
+            file_statistics.add(&report);
+        }
+        total += &file_statistics;
+    }
+    let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+    let run = RunInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        input: names.join(" "),
+        started: total.first_scanned_at.map(format_millis),
+        finished: total.last_scanned_at.map(format_millis),
+        ..RunInfo::default()
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&total.summary(&run)).map_err(|e| e.to_string())?;
+        println!("{json}");
+    } else {
+        print!("{}", total.render_table(&run));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// `demo`: the scan on the built-in test internet.
+async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
+    let format = mta_sts_scan::output::Format::from_name(&args.format)
+        .ok_or_else(|| format!("unknown --format {}", args.format))?;
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    eprintln!("Starting the built-in test internet and scanning the demo list (offline)...");
+    let demo =
+        mta_sts_scan::lab::demo::run_demo(args.dir, format, show_progress, shutdown_signal())
+            .await?;
+    eprint!("{}", demo.job.statistics.render_table(&demo.job.run));
+    eprintln!();
+    eprintln!("Results: {}", demo.results.display());
+    eprintln!("Summary: {}", demo.summary.display());
+    eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
+    Ok(if demo.job.run.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -142,6 +142,17 @@ impl DomainReport {
             .unwrap_or(Severity::None)
     }
 
+    /// Adds a cause to the `error` column (several causes are joined with "; ").
+    pub fn add_error(&mut self, cause: &str) {
+        match &mut self.error {
+            Some(error) => {
+                error.push_str("; ");
+                error.push_str(cause);
+            }
+            None => self.error = Some(cause.to_owned()),
+        }
+    }
+
     pub fn has_issue(&self, code: IssueCode) -> bool {
         self.issues.iter().any(|issue| issue.code == code)
     }

@@ -86,7 +86,7 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             Ok(_) => false,
             Err(failure) => {
                 let message = format!("_mta-sts TXT lookup failed: {failure}");
-                report.error = Some(message.clone());
+                report.add_error(&message);
                 report
                     .issues
                     .push(Issue::new(IssueCode::DnsLookupFailed, message));
@@ -146,10 +146,11 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
                 true
             }
             Err(failure) => {
-                report.issues.push(Issue::new(
-                    IssueCode::DnsLookupFailed,
-                    format!("MX lookup failed: {failure}"),
-                ));
+                let message = format!("MX lookup failed: {failure}");
+                report.add_error(&message);
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::DnsLookupFailed, message));
                 // Unknown: carry on as if the domain exists so its record still counts.
                 true
             }
@@ -208,7 +209,7 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             Ok(fetched) => fetched,
             Err(issue) => {
                 if !probing {
-                    report.error = Some(issue.message.clone());
+                    report.add_error(&issue.message);
                     report.issues.push(issue);
                 }
                 return;
@@ -398,10 +399,11 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
         let answer = match answer {
             Ok(answer) => answer,
             Err(failure) => {
-                report.issues.push(Issue::new(
-                    IssueCode::DnsLookupFailed,
-                    format!("_smtp._tls TXT lookup failed: {failure}"),
-                ));
+                let message = format!("_smtp._tls TXT lookup failed: {failure}");
+                report.add_error(&message);
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::DnsLookupFailed, message));
                 return;
             }
         };

@@ -2,6 +2,7 @@
 //! with a CA made at start, serving the scenario catalogue. Tests, benchmarks and `demo` run on it.
 
 pub mod ca;
+pub mod demo;
 pub mod dns;
 pub mod https;
 pub mod scenarios;

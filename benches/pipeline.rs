@@ -1,0 +1,212 @@
+//! The pipeline benchmark: a full `scan` of N lab domains (validation and Parquet output
+//! included) against the ceiling of its own stack, the same resolver configuration and
+//! concurrency doing only the raw lookups and fetches. The tracked figure is the ratio.
+//!
+//! `cargo bench --bench pipeline -- [--domains N] [--concurrency C] [--latency-ms D] [--skip-ceiling]`
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use mta_sts_scan::lab::scenarios::{SCENARIOS, Txt, lab_domain};
+use mta_sts_scan::lab::{LabOptions, TestInternet};
+use mta_sts_scan::net::dns::HickoryDns;
+use mta_sts_scan::net::http::ReqwestFetcher;
+use mta_sts_scan::net::{Dns, PolicyFetch};
+use mta_sts_scan::output::{Format, OutputTarget};
+use mta_sts_scan::scan::job::{InputSource, ScanJob, run_job};
+use mta_sts_scan::scan::pipeline::ScanSettings;
+
+struct Options {
+    domains: u64,
+    concurrency: usize,
+    latency_ms: u64,
+    skip_ceiling: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        domains: 200_000,
+        concurrency: 500,
+        latency_ms: 0,
+        skip_ceiling: false,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match (args[i].as_str(), value) {
+            ("--domains", Some(v)) => options.domains = v,
+            ("--concurrency", Some(v)) => options.concurrency = v as usize,
+            ("--latency-ms", Some(v)) => options.latency_ms = v,
+            ("--skip-ceiling", _) => {
+                options.skip_ceiling = true;
+                i -= 1;
+            }
+            _ => {
+                i -= 1;
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+/// The realistic mix: ~2% with MTA-STS (spread over the scenarios that have a record),
+/// ~10% NXDOMAIN, the rest with MX and no policy.
+fn domain(n: u64) -> String {
+    let with_record: Vec<&str> = SCENARIOS
+        .iter()
+        .filter(|s| {
+            !matches!(s.sts, Txt::None)
+                && !matches!(s.sts, Txt::ServFail | Txt::Refused | Txt::Silent)
+        })
+        .map(|s| s.slug)
+        .collect();
+    match n % 100 {
+        0 | 50 => lab_domain(with_record[(n / 100) as usize % with_record.len()], n),
+        1..=10 => lab_domain("nxdomain", n),
+        _ => lab_domain("no-sts", n),
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The same queries (and fetches) a scan makes, with no parsing, validation or output.
+async fn ceiling(lab: &TestInternet, options: &Options) -> (f64, u64) {
+    let mut config = lab.scanner_config();
+    config.dns.max_in_flight = options.concurrency * 4;
+    let dns = HickoryDns::new(&config.dns).unwrap();
+    let fetcher = ReqwestFetcher::new(config.http.clone()).unwrap();
+    let queries_before = lab.dns_queries.load(Ordering::Relaxed);
+    let started = Instant::now();
+    futures::stream::iter(0..options.domains)
+        .map(|n| {
+            let (dns, fetcher) = (&dns, &fetcher);
+            async move {
+                let domain = domain(n);
+                let sts = format!("_mta-sts.{domain}");
+                let rpt = format!("_smtp._tls.{domain}");
+                let (record, _, _) = tokio::join!(dns.txt(&sts), dns.txt(&rpt), dns.mx(&domain));
+                if record.is_ok_and(|answer| !answer.records.is_empty()) {
+                    let host = format!("mta-sts.{domain}");
+                    if let Ok(addresses) = dns.addresses(&host).await
+                        && !addresses.addresses.is_empty()
+                    {
+                        let _ = fetcher.fetch(&host, &addresses.addresses).await;
+                    }
+                }
+            }
+        })
+        .buffer_unordered(options.concurrency)
+        .for_each(|()| async {})
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    (
+        seconds,
+        lab.dns_queries.load(Ordering::Relaxed) - queries_before,
+    )
+}
+
+async fn full_scan(lab: &TestInternet, options: &Options) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    let mut text = String::with_capacity(options.domains as usize * 24);
+    for n in 0..options.domains {
+        text.push_str(&domain(n));
+        text.push('\n');
+    }
+    std::fs::write(&list, text).unwrap();
+    let mut config = lab.scanner_config();
+    config.dns.max_in_flight = options.concurrency * 4;
+    let job = ScanJob {
+        input: InputSource::File(list),
+        column: None,
+        output: OutputTarget::File(dir.path().join("results.parquet")),
+        format: Format::Parquet,
+        summary: None,
+        show_progress: false,
+        shard: None,
+        settings: ScanSettings {
+            concurrency: options.concurrency,
+            domain_timeout: Duration::from_secs(30),
+            ..ScanSettings::default()
+        },
+    };
+    let queries_before = lab.dns_queries.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let result = run_job(&job, &config, std::future::pending())
+        .await
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(result.statistics.rows, options.domains);
+    (
+        seconds,
+        lab.dns_queries.load(Ordering::Relaxed) - queries_before,
+    )
+}
+
+fn main() {
+    let options = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let delay = Duration::from_millis(options.latency_ms);
+        let lab = TestInternet::start(LabOptions {
+            dns_delay: delay,
+            http_delay: delay,
+        })
+        .await
+        .unwrap();
+        let n = options.domains as f64;
+        println!(
+            "pipeline benchmark: {} domains, concurrency {}, latency {} ms, {} cores",
+            options.domains,
+            options.concurrency,
+            options.latency_ms,
+            std::thread::available_parallelism().map_or(0, |p| p.get())
+        );
+        let ceiling = if options.skip_ceiling {
+            None
+        } else {
+            let (seconds, queries) = ceiling(&lab, &options).await;
+            println!(
+                "ceiling (raw lookups):  {seconds:8.2} s  {:9.0} domains/s  {:9.0} DNS queries/s",
+                n / seconds,
+                queries as f64 / seconds
+            );
+            Some(seconds)
+        };
+        let (seconds, queries) = full_scan(&lab, &options).await;
+        println!(
+            "scan (validate+parquet): {seconds:7.2} s  {:9.0} domains/s  {:9.0} DNS queries/s",
+            n / seconds,
+            queries as f64 / seconds
+        );
+        if let Some(ceiling) = ceiling {
+            println!("ratio scan/ceiling:     {:.3}", ceiling / seconds);
+        }
+        if options.latency_ms > 0 {
+            // One DNS round trip (three parallel queries) is the critical path of ~98% of domains.
+            let bound = options.concurrency as f64 / (options.latency_ms as f64 / 1000.0);
+            println!(
+                "Little's-law bound:     {bound:9.0} domains/s   ratio {:.3}",
+                (n / seconds) / bound
+            );
+        }
+        println!("peak RSS:               {:.0} MB", peak_rss_mb());
+    });
+}

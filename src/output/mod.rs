@@ -1,0 +1,260 @@
+//! Result files: writing one row per domain as CSV, Parquet or JSON Lines, and reading any of
+//! them back (for `stats` and `--resume`).
+//!
+//! The columns are defined once, in [`schema::COLUMNS`] (spec §5); the CSV header, the Parquet
+//! schema and the readers derive from it. JSON Lines uses the `check --json` object instead.
+
+pub mod csv;
+pub mod jsonl;
+pub mod parquet;
+mod row;
+pub mod schema;
+
+use std::fmt;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::output::schema::{COLUMNS, ColumnId};
+use crate::report::DomainReport;
+
+/// A result file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+    Jsonl,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Csv, Format::Parquet, Format::Jsonl];
+
+    /// Parses a format name: `csv`, `parquet`, `jsonl` (also `ndjson` and `json`), any case.
+    pub fn from_name(name: &str) -> Option<Format> {
+        let is = |candidate: &str| name.eq_ignore_ascii_case(candidate);
+        if is("csv") {
+            Some(Format::Csv)
+        } else if is("parquet") {
+            Some(Format::Parquet)
+        } else if is("jsonl") || is("ndjson") || is("json") {
+            Some(Format::Jsonl)
+        } else {
+            None
+        }
+    }
+
+    /// The format a file name implies: `.csv`, `.parquet` / `.pq`, `.jsonl` / `.ndjson` /
+    /// `.json`, any case. Compressed names (`.csv.gz`) are not recognised.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?;
+        if extension.eq_ignore_ascii_case("pq") {
+            return Some(Format::Parquet);
+        }
+        Format::from_name(extension)
+    }
+
+    /// The usual file extension, without the dot.
+    pub const fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    /// The format's name, as accepted by [`Format::from_name`].
+    pub const fn as_str(self) -> &'static str {
+        self.extension()
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Run metadata written into Parquet key-value metadata (and available to other writers).
+#[derive(Debug, Clone, Default)]
+pub struct RunMetadata {
+    pub tool_version: String,
+    /// RFC 3339 time the scan started.
+    pub scan_started: String,
+    pub resolver: String,
+    /// The scan settings, as the caller chooses to describe them (e.g. JSON).
+    pub settings: String,
+    /// The input list's name.
+    pub input: String,
+}
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Created, or truncated if it exists.
+    File(PathBuf),
+    Stdout,
+}
+
+/// One writer per format behind one trait.
+pub trait ResultWriter: Send {
+    fn write(&mut self, report: &DomainReport) -> std::io::Result<()>;
+    /// Make everything written so far durable on disk (CSV/JSONL: flush the buffer so files hold
+    /// whole lines only; Parquet: close the current row group if it holds any rows). The data is
+    /// handed to the operating system; there is no fsync.
+    fn flush(&mut self) -> std::io::Result<()>;
+    /// Flush and close (Parquet: write the footer). Must be called; Drop is not enough.
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+/// Opens a writer for `format` on `target` (a file is created, or truncated). Parquet to stdout
+/// is refused: a binary file on a terminal or pipe is never what was meant. Error messages
+/// name the path.
+pub fn create_writer(
+    target: &OutputTarget,
+    format: Format,
+    metadata: &RunMetadata,
+) -> Result<Box<dyn ResultWriter>, String> {
+    match (format, target) {
+        (Format::Parquet, OutputTarget::File(path)) => Ok(Box::new(
+            parquet::ParquetResultWriter::create(path, metadata)?,
+        )),
+        (Format::Parquet, OutputTarget::Stdout) => Err(
+            "Parquet output needs a file: give an output path, or choose csv or jsonl for stdout"
+                .to_owned(),
+        ),
+        (Format::Csv, _) => {
+            let writer = csv::CsvResultWriter::new(open_sink(target)?)
+                .map_err(|err| format!("cannot write to {}: {err}", target_name(target)))?;
+            Ok(Box::new(writer))
+        }
+        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(open_sink(target)?))),
+    }
+}
+
+/// The byte sink of a text format: a buffered file, or stdout.
+fn open_sink(target: &OutputTarget) -> Result<Box<dyn Write + Send>, String> {
+    Ok(match target {
+        OutputTarget::File(path) => {
+            let file = File::create(path)
+                .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+            Box::new(std::io::BufWriter::with_capacity(1 << 16, file))
+        }
+        OutputTarget::Stdout => Box::new(std::io::stdout()),
+    })
+}
+
+fn target_name(target: &OutputTarget) -> String {
+    match target {
+        OutputTarget::File(path) => path.display().to_string(),
+        OutputTarget::Stdout => "standard output".to_owned(),
+    }
+}
+
+/// Read a result file of any format back (for `stats` and `--resume`): one DomainReport per row.
+///
+/// Streams: CSV and JSON Lines row by row, Parquet one record batch at a time. The format comes
+/// from the file name ([`Format::from_path`]) unless given. A malformed row is an error item and
+/// the stream goes on; an I/O error ends it.
+///
+/// Issues come back as `Issue { code, severity, message }`: JSON Lines carries all three; CSV and
+/// Parquet carry codes only, so messages are empty and each severity is the code's default,
+/// lowered to the row's `severity` column when that is lower (context only ever lowers a
+/// severity), which makes [`DomainReport::severity`] match the file. Unknown issue codes are
+/// skipped (forward compatibility). Columns this version does not know are ignored; a missing
+/// non-nullable column is an error, a missing nullable one reads as null. The JSON-only fields
+/// (`policy_version`, `tls_rpt_record`) are `None` from CSV and Parquet.
+pub fn read_results(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<Box<dyn Iterator<Item = Result<DomainReport, String>> + Send>, String> {
+    let format = match format {
+        Some(format) => format,
+        None => Format::from_path(path).ok_or_else(|| {
+            format!(
+                "{}: cannot tell the format from the file name (expected .csv, .parquet or .jsonl)",
+                path.display()
+            )
+        })?,
+    };
+    Ok(match format {
+        Format::Csv => Box::new(csv::CsvRows::open(path)?),
+        Format::Parquet => Box::new(parquet::ParquetRows::open(path)?),
+        Format::Jsonl => Box::new(jsonl::JsonlRows::open(path)?),
+    })
+}
+
+/// Fails when a non-nullable column of [`COLUMNS`] is not `present` in the file `source`.
+fn check_required_columns(source: &str, present: impl Fn(ColumnId) -> bool) -> Result<(), String> {
+    match COLUMNS
+        .iter()
+        .find(|column| !column.nullable && !present(column.id))
+    {
+        Some(missing) => Err(format!(
+            "{source}: required column `{}` is missing",
+            missing.name
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_and_paths() {
+        assert_eq!(Format::from_name("CSV"), Some(Format::Csv));
+        assert_eq!(Format::from_name("ndjson"), Some(Format::Jsonl));
+        assert_eq!(Format::from_name("json"), Some(Format::Jsonl));
+        assert_eq!(Format::from_name("xlsx"), None);
+        assert_eq!(
+            Format::from_path(Path::new("a/b.PQ")),
+            Some(Format::Parquet)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("r.parquet")),
+            Some(Format::Parquet)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("r.NDJSON")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_path(Path::new("r.csv.gz")), None);
+        assert_eq!(Format::from_path(Path::new("csv")), None);
+        for format in Format::ALL {
+            assert_eq!(Format::from_name(format.as_str()), Some(format));
+            let file = format!("x.{}", format.extension());
+            assert_eq!(Format::from_path(Path::new(&file)), Some(format));
+        }
+    }
+
+    #[test]
+    fn parquet_to_stdout_is_refused() {
+        let result = create_writer(
+            &OutputTarget::Stdout,
+            Format::Parquet,
+            &RunMetadata::default(),
+        );
+        let error = result.err().expect("refused");
+        assert!(error.contains("Parquet"), "{error}");
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let missing = Path::new("/nonexistent-dir/results.csv");
+        let target = OutputTarget::File(missing.to_path_buf());
+        for format in Format::ALL {
+            let error = create_writer(&target, format, &RunMetadata::default()).err();
+            let error = error.expect("cannot create");
+            assert!(error.contains("/nonexistent-dir/results.csv"), "{error}");
+            let error = read_results(missing, Some(format))
+                .err()
+                .expect("cannot open");
+            assert!(error.contains("/nonexistent-dir/results.csv"), "{error}");
+        }
+        let error = read_results(Path::new("results.txt"), None)
+            .err()
+            .expect("unknown");
+        assert!(error.contains("results.txt"), "{error}");
+    }
+}

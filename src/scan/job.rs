@@ -1,0 +1,220 @@
+//! One scan job end to end: open the input and the output, start the reader thread and the row
+//! count, run the pipeline, close the output, and build the run metadata and the summary.
+
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use crate::config::ScannerConfig;
+use crate::output::{Format, OutputTarget, RunMetadata, create_writer};
+use crate::report::{format_millis, now_millis};
+use crate::scan::input::{InputReader, InputRow};
+use crate::scan::pipeline::{ScanSettings, run_scan};
+use crate::scan::progress::Progress;
+use crate::scan::shard::Shard;
+use crate::scan::stats::{RunInfo, Statistics};
+
+/// Where the domain list comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    Stdin,
+    File(PathBuf),
+}
+
+impl InputSource {
+    /// `-` is standard input.
+    pub fn from_arg(arg: &str) -> Self {
+        if arg == "-" {
+            InputSource::Stdin
+        } else {
+            InputSource::File(PathBuf::from(arg))
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            InputSource::Stdin => "(stdin)".to_owned(),
+            InputSource::File(path) => path.display().to_string(),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn BufRead + Send>, String> {
+        match self {
+            InputSource::Stdin => Ok(Box::new(BufReader::with_capacity(
+                64 * 1024,
+                std::io::stdin(),
+            ))),
+            InputSource::File(path) => File::open(path)
+                .map(|file| {
+                    Box::new(BufReader::with_capacity(64 * 1024, file)) as Box<dyn BufRead + Send>
+                })
+                .map_err(|e| format!("cannot open the input {}: {e}", path.display())),
+        }
+    }
+}
+
+/// A scan, fully specified.
+#[derive(Debug, Clone)]
+pub struct ScanJob {
+    pub input: InputSource,
+    /// Header column holding the domain.
+    pub column: Option<String>,
+    pub output: OutputTarget,
+    pub format: Format,
+    /// Where to write the summary JSON, if anywhere.
+    pub summary: Option<PathBuf>,
+    pub show_progress: bool,
+    pub settings: ScanSettings,
+    /// Only the rows of this shard.
+    pub shard: Option<Shard>,
+}
+
+/// What a job produced.
+#[derive(Debug)]
+pub struct JobResult {
+    pub statistics: Statistics,
+    pub run: RunInfo,
+}
+
+/// Runs the job; `stop` ends it early (in-flight rows are still written, the output closed).
+pub async fn run_job(
+    job: &ScanJob,
+    config: &ScannerConfig,
+    stop: impl Future<Output = ()>,
+) -> Result<JobResult, String> {
+    let started_at = now_millis();
+    let started = Instant::now();
+    let reader = job.input.open()?;
+    let validator = config.build_validator()?;
+    let metadata = RunMetadata {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scan_started: format_millis(started_at),
+        resolver: config.dns.describe(),
+        settings: config.describe(),
+        input: match job.shard {
+            Some(shard) => format!("{} (shard {shard})", job.input.describe()),
+            None => job.input.describe(),
+        },
+    };
+    let mut writer = create_writer(&job.output, job.format, &metadata)?;
+    let progress = Progress::new(job.show_progress, None);
+    if job.show_progress
+        && let InputSource::File(path) = &job.input
+    {
+        // Count the rows in the background so the bar can show a total and an ETA.
+        let path = path.clone();
+        let column = job.column.clone();
+        let shard = job.shard;
+        let counted = tokio::task::spawn_blocking(move || count_rows(&path, column, shard));
+        let bar_total = progress_total_setter(&progress);
+        tokio::spawn(async move {
+            if let Ok(Some(total)) = counted.await {
+                bar_total(total);
+            }
+        });
+    }
+    let rows = spawn_reader(
+        reader,
+        job.column.clone(),
+        job.shard,
+        job.settings.concurrency,
+    );
+    let result = run_scan(
+        rows,
+        &validator,
+        job.settings,
+        writer.as_mut(),
+        &progress,
+        stop,
+    )
+    .await;
+    progress.finish();
+    let closed = writer
+        .finish()
+        .map_err(|e| format!("cannot finish the output: {e}"));
+    let result = result?;
+    closed?;
+    let wall = started.elapsed().as_secs_f64();
+    let run = RunInfo {
+        tool_version: metadata.tool_version,
+        input: metadata.input,
+        started: Some(metadata.scan_started),
+        finished: Some(format_millis(now_millis())),
+        wall_seconds: Some(wall),
+        domains_per_second: (wall > 0.0).then(|| result.statistics.rows as f64 / wall),
+        resolver: Some(metadata.resolver),
+        settings: Some(metadata.settings),
+        interrupted: result.interrupted,
+    };
+    if let Some(path) = &job.summary {
+        write_summary(path, &result.statistics, &run)?;
+    }
+    Ok(JobResult {
+        statistics: result.statistics,
+        run,
+    })
+}
+
+/// Writes the summary JSON.
+pub fn write_summary(
+    path: &std::path::Path,
+    statistics: &Statistics,
+    run: &RunInfo,
+) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(&statistics.summary(run)).map_err(|e| e.to_string())?;
+    std::fs::write(path, json)
+        .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))
+}
+
+/// The bar's length setter, detached from the bar's lifetime.
+fn progress_total_setter(progress: &Progress) -> impl FnOnce(u64) + Send + 'static {
+    let handle = progress.handle();
+    move |total| {
+        if let Some(bar) = handle {
+            bar.set_length(total);
+        }
+    }
+}
+
+/// Reads rows on a blocking thread into a bounded channel: the list is never held in memory.
+fn spawn_reader(
+    reader: Box<dyn BufRead + Send>,
+    column: Option<String>,
+    shard: Option<Shard>,
+    concurrency: usize,
+) -> impl futures::Stream<Item = Result<InputRow, String>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(concurrency.max(1) * 2);
+    tokio::task::spawn_blocking(move || {
+        for row in InputReader::new(reader, column) {
+            if let (Some(shard), Ok(row)) = (&shard, &row)
+                && !shard.accepts(row)
+            {
+                continue;
+            }
+            let fatal = row.is_err();
+            if sender.blocking_send(row).is_err() || fatal {
+                break;
+            }
+        }
+    });
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|row| (row, receiver))
+    })
+    .fuse()
+}
+
+/// Counts the data rows of a file (for the progress total).
+fn count_rows(path: &std::path::Path, column: Option<String>, shard: Option<Shard>) -> Option<u64> {
+    let file = File::open(path).ok()?;
+    let reader = BufReader::with_capacity(256 * 1024, file);
+    let mut rows = 0;
+    for row in InputReader::new(reader, column) {
+        let row = row.ok()?;
+        rows += u64::from(shard.is_none_or(|shard| shard.accepts(&row)));
+    }
+    Some(rows)
+}
