@@ -453,10 +453,7 @@ fn large_parquet_files_have_several_row_groups() {
     let mut report = valid_report();
     for rank in 1..=ROWS {
         report.rank = Some(rank);
-        report.domain.clear();
-        report.domain.push_str("d");
-        report.domain.push_str(&rank.to_string());
-        report.domain.push_str(".example");
+        report.domain = format!("d{rank}.example");
         report.scanned_at = SCANNED_AT + rank;
         writer.write(&report).expect("write");
     }

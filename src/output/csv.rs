@@ -166,7 +166,10 @@ impl<R: std::io::Read> CsvRows<R> {
     fn assemble(&mut self) -> Result<DomainReport, String> {
         for (field, column) in self.record.iter().zip(&self.layout) {
             let Some(column) = *column else { continue };
-            store_text_cell(&mut self.assembler, column, field)?;
+            if let Err(err) = store_text_cell(&mut self.assembler, column, field) {
+                self.assembler.discard();
+                return Err(err);
+            }
         }
         Ok(self.assembler.take())
     }

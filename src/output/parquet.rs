@@ -289,7 +289,10 @@ impl ParquetRows {
 
     fn assemble(&mut self, row: usize) -> Result<DomainReport, String> {
         for (column, data) in &self.current.columns {
-            data.store(&mut self.assembler, *column, row)?;
+            if let Err(err) = data.store(&mut self.assembler, *column, row) {
+                self.assembler.discard();
+                return Err(err);
+            }
         }
         Ok(self.assembler.take())
     }

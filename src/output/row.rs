@@ -247,6 +247,11 @@ impl RowAssembler {
         Ok(())
     }
 
+    /// Forgets a row that failed half-way.
+    pub(crate) fn discard(&mut self) {
+        self.take();
+    }
+
     /// The finished report; the assembler is ready for the next row.
     pub(crate) fn take(&mut self) -> DomainReport {
         if let Some(recorded) = self.recorded_severity.take() {
@@ -274,7 +279,7 @@ fn set_optional(target: &mut Option<String>, text: Option<&str>) {
     *target = text.map(str::to_owned);
 }
 
-fn set_list<'a>(target: &mut Vec<String>, items: &mut dyn Iterator<Item = &'a str>) {
+fn set_list(target: &mut Vec<String>, items: &mut dyn Iterator<Item = &str>) {
     target.clear();
     target.extend(items.map(str::to_owned));
 }
