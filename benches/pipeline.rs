@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use mta_sts_scan::lab::scenarios::{SCENARIOS, Txt, lab_domain};
+use mta_sts_scan::lab::scenarios::realistic_mix;
 use mta_sts_scan::lab::{LabOptions, TestInternet};
 use mta_sts_scan::net::dns::HickoryDns;
 use mta_sts_scan::net::http::ReqwestFetcher;
@@ -52,22 +52,8 @@ fn options() -> Options {
     options
 }
 
-/// The realistic mix: ~2% with MTA-STS (spread over the scenarios that have a record),
-/// ~10% NXDOMAIN, the rest with MX and no policy.
 fn domain(n: u64) -> String {
-    let with_record: Vec<&str> = SCENARIOS
-        .iter()
-        .filter(|s| {
-            !matches!(s.sts, Txt::None)
-                && !matches!(s.sts, Txt::ServFail | Txt::Refused | Txt::Silent)
-        })
-        .map(|s| s.slug)
-        .collect();
-    match n % 100 {
-        0 | 50 => lab_domain(with_record[(n / 100) as usize % with_record.len()], n),
-        1..=10 => lab_domain("nxdomain", n),
-        _ => lab_domain("no-sts", n),
-    }
+    realistic_mix(n)
 }
 
 fn peak_rss_mb() -> f64 {

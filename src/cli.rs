@@ -49,6 +49,30 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan demo\n  mta-sts-scan demo --dir ./demo-out --format parquet\n\nThe test internet runs inside the process: a DNS server and an HTTPS server on 127.0.0.1 serving one domain per scenario (valid policies, every defect the scanner reports, hostile servers). Nothing leaves the machine."
     )]
     Demo(DemoArgs),
+    /// Run the built-in test internet until interrupted, and print the scanner flags that reach it.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan lab --write-list lab.txt --domains 100000\n  mta-sts-scan scan lab.txt -o out.parquet $(cat lab-flags.txt)\n\nFor labs, benchmarks and trying the tool offline: its DNS and HTTPS servers listen on 127.0.0.1 only."
+    )]
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Where to write the lab's root certificate (PEM), for --ca-file.
+    #[arg(long, value_name = "PATH", default_value = "lab-ca.pem")]
+    pub ca_out: PathBuf,
+    /// Where to write the scanner flags that reach the lab (one line).
+    #[arg(long, value_name = "PATH", default_value = "lab-flags.txt")]
+    pub flags_out: PathBuf,
+    /// Also write a domain list of the realistic mix (2% MTA-STS, 10% NXDOMAIN) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub write_list: Option<PathBuf>,
+    /// Number of domains in that list.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub domains: u64,
+    /// Delay every DNS and HTTP answer by this long (latency experiments).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub delay: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +239,14 @@ pub struct NetArgs {
         env = "MTA_STS_SCAN_DNS_ATTEMPTS"
     )]
     pub dns_attempts: usize,
+    /// Extra tries, with exponential backoff from 250ms, after a lookup ends in SERVFAIL or a timeout.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        env = "MTA_STS_SCAN_RETRIES"
+    )]
+    pub retries: u32,
     /// Time allowed for the TCP connect and TLS handshake of the policy fetch.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -253,6 +285,7 @@ impl NetArgs {
         }
         config.dns.timeout = self.dns_timeout;
         config.dns.attempts = self.dns_attempts;
+        config.dns.retries = self.retries;
         config.http.connect_timeout = self.connect_timeout;
         config.http.total_timeout = self.fetch_timeout.max(self.connect_timeout);
         if self.max_policy_bytes == 0 {

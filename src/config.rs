@@ -40,10 +40,11 @@ impl ScannerConfig {
     /// The settings as one line, for run metadata.
     pub fn describe(&self) -> String {
         format!(
-            "resolver={} dns_timeout_ms={} dns_attempts={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={}",
+            "resolver={} dns_timeout_ms={} dns_attempts={} dns_retries={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={}",
             self.dns.describe(),
             self.dns.timeout.as_millis(),
             self.dns.attempts,
+            self.dns.retries,
             self.http.connect_timeout.as_millis(),
             self.http.total_timeout.as_millis(),
             self.http.body_cap,

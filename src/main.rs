@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, DemoArgs, ScanArgs, StatsArgs};
+use cli::{CheckArgs, Cli, Command, DemoArgs, LabArgs, ScanArgs, StatsArgs};
 use mta_sts_scan::output::read_results;
 use mta_sts_scan::report::{Outcome, format_millis};
 use mta_sts_scan::scan::job::run_job;
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan(args).await,
             Command::Stats(args) => stats(args),
             Command::Demo(args) => demo(args).await,
+            Command::Lab(args) => lab(args).await,
         }
     });
     match result {
@@ -159,4 +160,44 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `lab`: the test internet as a standalone server.
+async fn lab(args: LabArgs) -> Result<ExitCode, String> {
+    use mta_sts_scan::lab::{LabOptions, TestInternet, scenarios::realistic_mix};
+    let delay = args.delay.unwrap_or_default();
+    let lab = TestInternet::start(LabOptions {
+        dns_delay: delay,
+        http_delay: delay,
+    })
+    .await
+    .map_err(|e| format!("cannot start the test internet: {e}"))?;
+    std::fs::write(&args.ca_out, lab.ca_pem())
+        .map_err(|e| format!("cannot write {}: {e}", args.ca_out.display()))?;
+    let flags = format!(
+        "--resolver {} --policy-port {} --ca-file {} --allow-private-addresses\n",
+        lab.dns_address,
+        lab.https_port,
+        args.ca_out.display()
+    );
+    std::fs::write(&args.flags_out, &flags)
+        .map_err(|e| format!("cannot write {}: {e}", args.flags_out.display()))?;
+    if let Some(path) = &args.write_list {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for n in 0..args.domains {
+            writeln!(out, "{}", realistic_mix(n)).map_err(|e| e.to_string())?;
+        }
+        out.flush().map_err(|e| e.to_string())?;
+        eprintln!("wrote {} domains to {}", args.domains, path.display());
+    }
+    eprintln!(
+        "test internet running; scanner flags (also in {}):",
+        args.flags_out.display()
+    );
+    eprint!("  {flags}");
+    eprintln!("Ctrl-C to stop.");
+    shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
 }

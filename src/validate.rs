@@ -51,11 +51,7 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
     pub async fn check_input(&self, input: &str, rank: Option<i64>) -> DomainReport {
         match crate::domain::normalize_domain(input) {
             Ok(domain) => self.check_domain(domain, input.to_owned(), rank).await,
-            Err(error) => DomainReport::input_error(
-                input.to_owned(),
-                rank,
-                format!("not a domain name: {error}"),
-            ),
+            Err(error) => DomainReport::input_error(input.to_owned(), rank, error.to_string()),
         }
     }
 

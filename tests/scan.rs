@@ -223,3 +223,31 @@ async fn a_stop_signal_ends_the_scan_with_a_readable_partial_output() {
     assert_eq!(rows.len() as u64, result.statistics.rows);
     assert!(rows.len() < 5000, "stopped early ({} rows)", rows.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domain_deadline_turns_a_stalled_domain_into_an_error_row() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "tarpit-1.test\nvalid-enforce-1.test\n").unwrap();
+    let output = dir.path().join("out.jsonl");
+    let mut scan = job(&list, &output, Format::Jsonl);
+    scan.settings.domain_timeout = Duration::from_millis(700);
+    run_job(&scan, &lab_config(&lab), std::future::pending())
+        .await
+        .unwrap();
+    let rows = read_all(&output);
+    let stalled = rows.iter().find(|r| r.domain == "tarpit-1.test").unwrap();
+    assert_eq!(stalled.outcome, Outcome::Error);
+    assert!(stalled.has_issue(mta_sts_scan::issues::IssueCode::DomainTimeout));
+    assert!(
+        stalled.duration_ms >= 700 && stalled.duration_ms < 2_000,
+        "{}",
+        stalled.duration_ms
+    );
+    let fine = rows
+        .iter()
+        .find(|r| r.domain == "valid-enforce-1.test")
+        .unwrap();
+    assert_eq!(fine.outcome, Outcome::Valid);
+}

@@ -82,6 +82,8 @@ impl TestInternet {
         config.dns.nameservers = vec![self.dns_address];
         config.dns.timeout = Duration::from_millis(800);
         config.dns.attempts = 1;
+        config.dns.retries = 1;
+        config.dns.retry_backoff = Duration::from_millis(50);
         config.http.policy_port = self.https_port;
         config.http.extra_roots_pem = Some(self.ca_pem().as_bytes().to_vec());
         config.http.connect_timeout = Duration::from_secs(2);

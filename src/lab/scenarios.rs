@@ -577,6 +577,22 @@ pub fn lab_domain(slug: &str, n: u64) -> String {
     format!("{slug}-{n}.{LAB_TLD}")
 }
 
+/// Domain `n` of the realistic mix used by the benchmarks and `lab --write-list`: about 2%
+/// with an MTA-STS record (spread over every scenario that publishes one), about 10% NXDOMAIN,
+/// the rest receiving mail without MTA-STS.
+pub fn realistic_mix(n: u64) -> String {
+    let with_record: Vec<&str> = SCENARIOS
+        .iter()
+        .filter(|s| matches!(s.sts, Txt::Records(_) | Txt::Cname(_)))
+        .map(|s| s.slug)
+        .collect();
+    match n % 100 {
+        0 | 50 => lab_domain(with_record[(n / 100) as usize % with_record.len()], n),
+        1..=10 => lab_domain("nxdomain", n),
+        _ => lab_domain("no-sts", n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

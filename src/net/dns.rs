@@ -28,6 +28,10 @@ pub struct DnsSettings {
     pub attempts: usize,
     /// Queries the resolver may have in flight at once (back-pressure beyond it).
     pub max_in_flight: usize,
+    /// Extra tries, with exponential backoff, after a lookup ends in SERVFAIL or a timeout.
+    pub retries: u32,
+    /// First backoff before a retry (doubled each time).
+    pub retry_backoff: Duration,
 }
 
 impl Default for DnsSettings {
@@ -37,6 +41,8 @@ impl Default for DnsSettings {
             timeout: Duration::from_secs(3),
             attempts: 2,
             max_in_flight: 4096,
+            retries: 1,
+            retry_backoff: Duration::from_millis(250),
         }
     }
 }
@@ -57,6 +63,8 @@ impl DnsSettings {
 #[derive(Clone)]
 pub struct HickoryDns {
     resolver: Arc<TokioResolver>,
+    retries: u32,
+    retry_backoff: Duration,
 }
 
 impl HickoryDns {
@@ -99,12 +107,45 @@ impl HickoryDns {
             .map_err(|e| format!("cannot build the resolver: {e}"))?;
         Ok(HickoryDns {
             resolver: Arc::new(resolver),
+            retries: settings.retries,
+            retry_backoff: settings.retry_backoff,
         })
     }
 
     async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
         let fqdn = absolute_name(name)?;
-        match self.resolver.lookup(fqdn, kind).await {
+        let mut retries_left = self.retries;
+        let mut backoff = self.retry_backoff;
+        let mut congested = 0u32;
+        loop {
+            let result = self.lookup_once(&fqdn, kind).await;
+            match result {
+                // Local back-pressure (the resolver's request queue is full) is not an answer:
+                // wait a moment and send again, without spending a retry.
+                Err(Failure::Congested) if congested < MAX_CONGESTED_RETRIES => {
+                    congested += 1;
+                    tokio::time::sleep(Duration::from_millis(u64::from(congested.min(20)))).await;
+                }
+                Err(Failure::Dns(DnsFailure::ServFail | DnsFailure::Timeout))
+                    if retries_left > 0 =>
+                {
+                    retries_left -= 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                }
+                Err(Failure::Congested) => {
+                    return Err(DnsFailure::Other(
+                        "resolver congested (request queue full)".into(),
+                    ));
+                }
+                Err(Failure::Dns(failure)) => return Err(failure),
+                Ok(answer) => return Ok(answer),
+            }
+        }
+    }
+
+    async fn lookup_once(&self, fqdn: &Name, kind: RecordType) -> Result<Answer, Failure> {
+        match self.resolver.lookup(fqdn.clone(), kind).await {
             Ok(lookup) => Ok(Answer {
                 status: NameStatus::Exists,
                 records: lookup.answers().to_vec(),
@@ -117,8 +158,27 @@ impl HickoryDns {
                 status: NameStatus::Exists,
                 records: Vec::new(),
             }),
-            Err(error) => Err(classify(&error)),
+            Err(error) if is_congestion(&error) => Err(Failure::Congested),
+            Err(error) => Err(Failure::Dns(classify(&error))),
         }
+    }
+}
+
+/// Retries of local back-pressure before it counts as a failure (about two seconds in all).
+const MAX_CONGESTED_RETRIES: u32 = 120;
+
+enum Failure {
+    /// Our own resolver's queue was full: nothing reached the name server.
+    Congested,
+    Dns(DnsFailure),
+}
+
+/// hickory reports a full request queue as `Busy`, or as a send error on its stream handle.
+fn is_congestion(error: &NetError) -> bool {
+    match error {
+        NetError::Busy | NetError::NoConnections => true,
+        NetError::Msg(message) => message.contains("channel is full"),
+        other => other.to_string().contains("channel is full"),
     }
 }
 
