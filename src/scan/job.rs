@@ -110,7 +110,7 @@ pub async fn run_job(
         let column = job.column.clone();
         let shard = job.shard;
         let counted = tokio::task::spawn_blocking(move || count_rows(&path, column, shard));
-        let bar_total = progress_total_setter(&progress);
+        let bar_total = progress.total_setter();
         tokio::spawn(async move {
             if let Ok(Some(total)) = counted.await {
                 bar_total(total);
@@ -168,16 +168,6 @@ pub fn write_summary(
     let json = serde_json::to_vec_pretty(&statistics.summary(run)).map_err(|e| e.to_string())?;
     std::fs::write(path, json)
         .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))
-}
-
-/// The bar's length setter, detached from the bar's lifetime.
-fn progress_total_setter(progress: &Progress) -> impl FnOnce(u64) + Send + 'static {
-    let handle = progress.handle();
-    move |total| {
-        if let Some(bar) = handle {
-            bar.set_length(total);
-        }
-    }
 }
 
 /// Reads rows on a blocking thread into a bounded channel: the list is never held in memory.

@@ -18,18 +18,35 @@ pub struct Progress {
     counts: [AtomicU64; 4],
 }
 
+const SPINNER: &str = "{spinner} {elapsed_precise} {human_pos} domains {rate} {msg}";
+const BAR: &str =
+    "{spinner} {elapsed_precise} [{bar:30}] {human_pos}/{human_len} {rate} ETA {eta} {msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
+fn show_total(bar: &ProgressBar, total: u64) {
+    bar.set_length(total);
+    bar.set_style(style(BAR));
+}
+
 impl Progress {
     /// A bar when `visible`; `total` when the number of rows is known up front.
     pub fn new(visible: bool, total: Option<u64>) -> Self {
         let bar = visible.then(|| {
-            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(5));
-            let template = if total.is_some() {
-                "{spinner} {elapsed_precise} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta} {msg}"
-            } else {
-                "{spinner} {elapsed_precise} {human_pos} domains {per_sec} {msg}"
-            };
-            if let Ok(style) = ProgressStyle::with_template(template) {
-                bar.set_style(style.progress_chars("=> "));
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
+            match total {
+                Some(total) => show_total(&bar, total),
+                None => bar.set_style(style(SPINNER)),
             }
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -45,9 +62,15 @@ impl Progress {
         Progress::new(false, None)
     }
 
-    /// A handle to the bar (cheap clone) for setting the total from another task.
-    pub fn handle(&self) -> Option<ProgressBar> {
-        self.bar.clone()
+    /// Sets the total once known (counted in the background): the spinner becomes a bar
+    /// with an ETA. Returns a setter that outlives `self`'s borrow.
+    pub fn total_setter(&self) -> impl FnOnce(u64) + Send + 'static {
+        let bar = self.bar.clone();
+        move |total| {
+            if let Some(bar) = bar {
+                show_total(&bar, total);
+            }
+        }
     }
 
     /// Counts one finished row.
