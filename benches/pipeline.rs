@@ -2,7 +2,7 @@
 //! included) against the ceiling of its own stack, the same resolver configuration and
 //! concurrency doing only the raw lookups and fetches. The tracked figure is the ratio.
 //!
-//! `cargo bench --bench pipeline -- [--domains N] [--concurrency C] [--latency-ms D] [--skip-ceiling]`
+//! `cargo bench --bench pipeline -- [--domains N] [--concurrency C] [--latency-ms D] [--rounds R] [--skip-ceiling] [--tcp]`
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,6 +22,8 @@ struct Options {
     concurrency: usize,
     latency_ms: u64,
     skip_ceiling: bool,
+    tcp: bool,
+    rounds: u64,
 }
 
 fn options() -> Options {
@@ -30,6 +32,8 @@ fn options() -> Options {
         concurrency: 500,
         latency_ms: 0,
         skip_ceiling: false,
+        tcp: false,
+        rounds: 2,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -39,8 +43,13 @@ fn options() -> Options {
             ("--domains", Some(v)) => options.domains = v,
             ("--concurrency", Some(v)) => options.concurrency = v as usize,
             ("--latency-ms", Some(v)) => options.latency_ms = v,
+            ("--rounds", Some(v)) => options.rounds = v.max(1),
             ("--skip-ceiling", _) => {
                 options.skip_ceiling = true;
+                i -= 1;
+            }
+            ("--tcp", _) => {
+                options.tcp = true;
                 i -= 1;
             }
             _ => {
@@ -73,6 +82,7 @@ fn peak_rss_mb() -> f64 {
 async fn ceiling(lab: &TestInternet, options: &Options) -> (f64, u64) {
     let mut config = lab.scanner_config();
     config.dns.max_in_flight = options.concurrency * 4;
+    config.dns.tcp_only = options.tcp;
     let dns = HickoryDns::new(&config.dns).unwrap();
     let fetcher = ReqwestFetcher::new(config.http.clone()).unwrap();
     let queries_before = lab.dns_queries.load(Ordering::Relaxed);
@@ -116,6 +126,7 @@ async fn full_scan(lab: &TestInternet, options: &Options) -> (f64, u64) {
     std::fs::write(&list, text).unwrap();
     let mut config = lab.scanner_config();
     config.dns.max_in_flight = options.concurrency * 4;
+    config.dns.tcp_only = options.tcp;
     let job = ScanJob {
         input: InputSource::File(list),
         column: None,
@@ -165,25 +176,32 @@ fn main() {
             options.latency_ms,
             std::thread::available_parallelism().map_or(0, |p| p.get())
         );
-        let ceiling = if options.skip_ceiling {
-            None
-        } else {
-            let (seconds, queries) = ceiling(&lab, &options).await;
+        // Ceiling and scan alternate, so drift on a shared machine hits both; best of each.
+        let mut best_ceiling = f64::INFINITY;
+        let mut best_scan = f64::INFINITY;
+        for round in 1..=options.rounds {
+            if !options.skip_ceiling {
+                let (seconds, queries) = ceiling(&lab, &options).await;
+                println!(
+                    "round {round} ceiling (raw lookups):  {seconds:7.2} s  {:7.0} domains/s  {:7.0} DNS queries/s",
+                    n / seconds,
+                    queries as f64 / seconds
+                );
+                best_ceiling = best_ceiling.min(seconds);
+            }
+            let (seconds, queries) = full_scan(&lab, &options).await;
             println!(
-                "ceiling (raw lookups):  {seconds:8.2} s  {:9.0} domains/s  {:9.0} DNS queries/s",
+                "round {round} scan (validate+parquet): {seconds:7.2} s  {:7.0} domains/s  {:7.0} DNS queries/s",
                 n / seconds,
                 queries as f64 / seconds
             );
-            Some(seconds)
-        };
-        let (seconds, queries) = full_scan(&lab, &options).await;
-        println!(
-            "scan (validate+parquet): {seconds:7.2} s  {:9.0} domains/s  {:9.0} DNS queries/s",
-            n / seconds,
-            queries as f64 / seconds
-        );
-        if let Some(ceiling) = ceiling {
-            println!("ratio scan/ceiling:     {:.3}", ceiling / seconds);
+            best_scan = best_scan.min(seconds);
+        }
+        let seconds = best_scan;
+        println!("best scan:              {:7.0} domains/s", n / seconds);
+        if best_ceiling.is_finite() {
+            println!("best ceiling:           {:7.0} domains/s", n / best_ceiling);
+            println!("ratio scan/ceiling:     {:.3}", best_ceiling / seconds);
         }
         if options.latency_ms > 0 {
             // One DNS round trip (three parallel queries) is the critical path of ~98% of domains.

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -32,6 +33,9 @@ pub struct DnsSettings {
     pub retries: u32,
     /// First backoff before a retry (doubled each time).
     pub retry_backoff: Duration,
+    /// Query over TCP only (one multiplexed connection per server instead of a UDP socket per
+    /// query): for scans against a resolver of one's own.
+    pub tcp_only: bool,
 }
 
 impl Default for DnsSettings {
@@ -43,6 +47,7 @@ impl Default for DnsSettings {
             max_in_flight: 4096,
             retries: 1,
             retry_backoff: Duration::from_millis(250),
+            tcp_only: false,
         }
     }
 }
@@ -62,7 +67,10 @@ impl DnsSettings {
 /// DNS lookups through one shared hickory resolver.
 #[derive(Clone)]
 pub struct HickoryDns {
-    resolver: Arc<TokioResolver>,
+    /// Independent resolvers used in turn: each has its own request queue and background
+    /// task, so one queue does not throttle a whole scan.
+    resolvers: Arc<[TokioResolver]>,
+    next: Arc<AtomicUsize>,
     retries: u32,
     retry_backoff: Duration,
 }
@@ -85,31 +93,34 @@ impl HickoryDns {
                     udp.port = address.port();
                     let mut tcp = ConnectionConfig::tcp();
                     tcp.port = address.port();
-                    NameServerConfig::new(address.ip(), true, vec![udp, tcp])
+                    let connections = if settings.tcp_only {
+                        vec![tcp]
+                    } else {
+                        vec![udp, tcp]
+                    };
+                    NameServerConfig::new(address.ip(), true, connections)
                 })
                 .collect();
             ResolverConfig::from_parts(None, vec![], servers)
         };
-        let mut builder =
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
-        let options = builder.options_mut();
-        options.timeout = settings.timeout;
-        options.attempts = settings.attempts.max(1);
-        options.ndots = 0;
-        options.cache_size = 0;
-        options.num_concurrent_reqs = 1;
-        options.max_active_requests = settings.max_in_flight.max(1);
-        options.preserve_intermediates = true;
-        options.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-        options.try_tcp_on_error = true;
-        let resolver = builder
-            .build()
-            .map_err(|e| format!("cannot build the resolver: {e}"))?;
+        let lanes = settings
+            .max_in_flight
+            .div_ceil(QUERIES_PER_LANE)
+            .clamp(1, MAX_LANES);
+        let resolvers = (0..lanes)
+            .map(|_| build_resolver(config.clone(), settings))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(HickoryDns {
-            resolver: Arc::new(resolver),
+            resolvers: resolvers.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             retries: settings.retries,
             retry_backoff: settings.retry_backoff,
         })
+    }
+
+    fn resolver(&self) -> &TokioResolver {
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.resolvers.len();
+        &self.resolvers[lane]
     }
 
     async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
@@ -145,7 +156,7 @@ impl HickoryDns {
     }
 
     async fn lookup_once(&self, fqdn: &Name, kind: RecordType) -> Result<Answer, Failure> {
-        match self.resolver.lookup(fqdn.clone(), kind).await {
+        match self.resolver().lookup(fqdn.clone(), kind).await {
             Ok(lookup) => Ok(Answer {
                 status: NameStatus::Exists,
                 records: lookup.answers().to_vec(),
@@ -162,6 +173,28 @@ impl HickoryDns {
             Err(error) => Err(Failure::Dns(classify(&error))),
         }
     }
+}
+
+/// Queries in flight per resolver lane, and the most lanes.
+const QUERIES_PER_LANE: usize = 256;
+const MAX_LANES: usize = 16;
+
+fn build_resolver(config: ResolverConfig, settings: &DnsSettings) -> Result<TokioResolver, String> {
+    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+    let options = builder.options_mut();
+    options.timeout = settings.timeout;
+    options.attempts = settings.attempts.max(1);
+    options.ndots = 0;
+    options.cache_size = 0;
+    options.num_concurrent_reqs = 1;
+    options.max_active_requests = QUERIES_PER_LANE.min(settings.max_in_flight.max(1));
+    options.preserve_intermediates = true;
+    options.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+    options.try_tcp_on_error = true;
+    options.os_port_selection = true;
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the resolver: {e}"))
 }
 
 /// Retries of local back-pressure before it counts as a failure (about two seconds in all).
