@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mta_sts_scan::config::ScannerConfig;
 use mta_sts_scan::net::address::AddressPolicy;
@@ -14,6 +14,10 @@ use mta_sts_scan::output::{Format, OutputTarget};
 use mta_sts_scan::scan::job::{InputSource, ScanJob};
 use mta_sts_scan::scan::pipeline::ScanSettings;
 use mta_sts_scan::scan::shard::Shard;
+use mta_sts_scan::serve::ServeSettings;
+
+/// Environment variable for `--log-format`.
+pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,10 +25,59 @@ use mta_sts_scan::scan::shard::Shard;
     version,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
+    /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        env = LOG_FORMAT_VARIABLE
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The form of everything written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines and tables for a person; a progress bar on a terminal.
+    Text,
+    /// One JSON object per line (`level`, and `message` or `event`); no progress bar.
+    Json,
+}
+
+/// The log format the arguments or the environment ask for, read without clap: for reporting
+/// clap's own errors in the requested form.
+pub fn requested_log_format(
+    args: &[std::ffi::OsString],
+    environment_value: Option<std::ffi::OsString>,
+) -> LogFormat {
+    let mut requested =
+        environment_value.and_then(|value| log_format_named(&value.to_string_lossy()));
+    let mut args = args.iter().map(|arg| arg.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--log-format") {
+            Some("") => args.next().map(|value| value.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if let Some(format) = value.as_deref().and_then(log_format_named) {
+            requested = Some(format);
+        }
+    }
+    requested.unwrap_or(LogFormat::Text)
+}
+
+fn log_format_named(name: &str) -> Option<LogFormat> {
+    LogFormat::from_str(name.trim(), false).ok()
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +107,63 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan lab --write-list lab.txt --domains 100000\n  mta-sts-scan scan lab.txt -o out.parquet $(cat lab-flags.txt)\n\nFor labs, benchmarks and trying the tool offline: its DNS and HTTPS servers listen on 127.0.0.1 only."
     )]
     Lab(LabArgs),
+    /// Serve the check over HTTP: GET /v1/security/mta-sts?domain=D gives the `check --json` body.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan serve\n  mta-sts-scan serve --listen 0.0.0.0:8080 --max-concurrent 128 --resolver 127.0.0.1\n  curl 'http://127.0.0.1:8080/v1/security/mta-sts?domain=example.com'\n  curl http://127.0.0.1:8080/healthz\n\nAnswers: 200 with the report (whatever its outcome), 400 missing or invalid domain, 404 unknown path, 405 not GET, 503 no check slot freed up before --request-timeout, 504 the check did not finish before it. Every body is JSON.\n\nExit status: 0 after Ctrl-C/SIGTERM (requests in flight are answered first), 2 when the address cannot be bound or the arguments are bad."
+    )]
+    Serve(ServeArgs),
+    /// Print a shell completion script to standard output.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan completions bash > ~/.local/share/bash-completion/completions/mta-sts-scan\n  mta-sts-scan completions zsh > ~/.zfunc/_mta-sts-scan\n  mta-sts-scan completions fish > ~/.config/fish/completions/mta-sts-scan.fish\n  mta-sts-scan completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, IP:PORT (0.0.0.0:8080 for every interface, in a container).
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        default_value = "127.0.0.1:8080",
+        env = "MTA_STS_SCAN_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// Checks running at once; a request waits for a free slot until its deadline, then gets 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_concurrent: usize,
+    /// Longest a request may take, waiting included; a check still running then gets 504.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+impl ServeArgs {
+    /// The scanner config and the server settings these flags describe.
+    pub fn to_settings(&self) -> Result<(ScannerConfig, ServeSettings), String> {
+        if self.max_concurrent == 0 {
+            return Err("--max-concurrent must be at least 1".into());
+        }
+        let mut config = self.net.to_config()?;
+        // Enough resolver slots for every check's three concurrent queries.
+        config.dns.max_in_flight = config
+            .dns
+            .max_in_flight
+            .max(self.max_concurrent.saturating_mul(4));
+        let settings = ServeSettings {
+            max_concurrent: self.max_concurrent,
+            request_timeout: self.request_timeout,
+        };
+        Ok((config, settings))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -380,5 +490,37 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert!(parse_resolver("dns.google").is_err());
+    }
+
+    #[test]
+    fn log_format_is_found_without_clap() {
+        let args = |list: &[&str]| -> Vec<std::ffi::OsString> {
+            list.iter().map(std::ffi::OsString::from).collect()
+        };
+        let json = Some(std::ffi::OsString::from("json"));
+        assert_eq!(
+            requested_log_format(&args(&["scan", "--log-format", "json"]), None),
+            LogFormat::Json
+        );
+        assert_eq!(
+            requested_log_format(&args(&["--log-format=json", "scan"]), None),
+            LogFormat::Json
+        );
+        assert_eq!(
+            requested_log_format(&args(&["scan"]), json.clone()),
+            LogFormat::Json
+        );
+        assert_eq!(
+            requested_log_format(&args(&["scan", "--log-format", "text"]), json),
+            LogFormat::Text
+        );
+        assert_eq!(
+            requested_log_format(&args(&["scan", "--", "--log-format=json"]), None),
+            LogFormat::Text
+        );
+        assert_eq!(
+            requested_log_format(&args(&["scan"]), None),
+            LogFormat::Text
+        );
     }
 }

@@ -13,5 +13,6 @@ pub mod net;
 pub mod output;
 pub mod report;
 pub mod scan;
+pub mod serve;
 pub mod text_report;
 pub mod validate;

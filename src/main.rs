@@ -5,44 +5,169 @@ mod cli;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use serde::Serialize;
 
-use cli::{CheckArgs, Cli, Command, DemoArgs, LabArgs, ScanArgs, StatsArgs};
+use cli::{
+    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
+    StatsArgs,
+};
 use mta_sts_scan::output::read_results;
 use mta_sts_scan::report::{Outcome, format_millis};
 use mta_sts_scan::scan::job::run_job;
-use mta_sts_scan::scan::stats::{RunInfo, Statistics};
+use mta_sts_scan::scan::stats::{RunInfo, Statistics, Summary};
 
 /// Exit status of a scan stopped by a signal (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status for bad arguments and errors.
+const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return report_usage_error(&error),
+    };
+    let log = Stderr(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
+            log.error(&format!("cannot start the async runtime: {error}"));
+            return ExitCode::from(EXIT_ERROR);
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check(args).await,
-            Command::Scan(args) => scan(args).await,
+            Command::Scan(args) => scan(args, log).await,
             Command::Stats(args) => stats(args),
-            Command::Demo(args) => demo(args).await,
-            Command::Lab(args) => lab(args).await,
+            Command::Demo(args) => demo(args, log).await,
+            Command::Lab(args) => lab(args, log).await,
+            Command::Serve(args) => serve(args, log).await,
+            Command::Completions(args) => completions(&args),
         }
     });
     match result {
         Ok(code) => code,
         Err(message) => {
+            log.error(&message);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Help and version go to stdout as clap writes them; argument errors go to stderr, as a JSON
+/// line when the arguments or the environment ask for `--log-format json`.
+fn report_usage_error(error: &clap::Error) -> ExitCode {
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let format = cli::requested_log_format(&arguments, std::env::var_os(cli::LOG_FORMAT_VARIABLE));
+    if !error.use_stderr() || format == LogFormat::Text {
+        error.exit();
+    }
+    let message = error.render().to_string();
+    Stderr(format).error(message.trim_end());
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Everything the binary writes to stderr, as text for a person or as JSON lines for a job.
+#[derive(Debug, Clone, Copy)]
+struct Stderr(LogFormat);
+
+#[derive(Serialize)]
+struct MessageLine<'a> {
+    level: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    level: &'static str,
+    event: &'static str,
+    summary: Summary<'a>,
+}
+
+#[derive(Serialize)]
+struct DemoDoneLine<'a> {
+    level: &'static str,
+    event: &'static str,
+    directory: &'a std::path::Path,
+    results: &'a std::path::Path,
+    summary: &'a std::path::Path,
+    interrupted: bool,
+}
+
+#[derive(Serialize)]
+struct LabReadyLine<'a> {
+    level: &'static str,
+    event: &'static str,
+    dns: String,
+    https_port: u16,
+    ca_file: &'a std::path::Path,
+    flags_file: &'a std::path::Path,
+    flags: &'a str,
+    domain_list: Option<&'a std::path::Path>,
+    domains: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ServeLine {
+    level: &'static str,
+    event: &'static str,
+    address: String,
+}
+
+impl Stderr {
+    fn is_json(self) -> bool {
+        self.0 == LogFormat::Json
+    }
+
+    /// One JSON line (for the JSON format only).
+    fn json_line(self, line: &impl Serialize) {
+        match serde_json::to_string(line) {
+            Ok(text) => eprintln!("{text}"),
+            Err(error) => eprintln!(
+                "{{\"level\":\"error\",\"message\":\"cannot write a log line as JSON: {}\"}}",
+                error.to_string().replace(['"', '\\'], "'")
+            ),
+        }
+    }
+
+    fn error(self, message: &str) {
+        if self.is_json() {
+            self.json_line(&MessageLine {
+                level: "error",
+                message,
+            });
+        } else {
             eprintln!("error: {message}");
-            ExitCode::from(2)
+        }
+    }
+
+    fn info(self, message: &str) {
+        if self.is_json() {
+            self.json_line(&MessageLine {
+                level: "info",
+                message,
+            });
+        } else {
+            eprintln!("{message}");
+        }
+    }
+
+    /// The end-of-scan summary: the table, or one `summary` event.
+    fn summary(self, statistics: &Statistics, run: &RunInfo) {
+        if self.is_json() {
+            self.json_line(&SummaryLine {
+                level: "info",
+                event: "summary",
+                summary: statistics.summary(run),
+            });
+        } else {
+            eprint!("{}", statistics.render_table(run));
         }
     }
 }
@@ -75,12 +200,12 @@ async fn check(args: CheckArgs) -> Result<ExitCode, String> {
 }
 
 /// `scan INPUT`: 0 completed, 2 bad arguments / input / output, 130 interrupted.
-async fn scan(args: ScanArgs) -> Result<ExitCode, String> {
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
+    let show_progress = !args.quiet && !log.is_json() && std::io::stderr().is_terminal();
     let (job, config) = args.to_job(show_progress)?;
     let result = run_job(&job, &config, shutdown_signal()).await?;
     if !args.quiet {
-        eprint!("{}", result.statistics.render_table(&result.run));
+        log.summary(&result.statistics, &result.run);
     }
     Ok(if result.run.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
@@ -142,19 +267,30 @@ async fn shutdown_signal() {
 }
 
 /// `demo`: the scan on the built-in test internet.
-async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
+async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
     let format = mta_sts_scan::output::Format::from_name(&args.format)
         .ok_or_else(|| format!("unknown --format {}", args.format))?;
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    eprintln!("Starting the built-in test internet and scanning the demo list (offline)...");
+    let show_progress = !args.quiet && !log.is_json() && std::io::stderr().is_terminal();
+    log.info("Starting the built-in test internet and scanning the demo list (offline)...");
     let demo =
         mta_sts_scan::lab::demo::run_demo(args.dir, format, show_progress, shutdown_signal())
             .await?;
-    eprint!("{}", demo.job.statistics.render_table(&demo.job.run));
-    eprintln!();
-    eprintln!("Results: {}", demo.results.display());
-    eprintln!("Summary: {}", demo.summary.display());
-    eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
+    log.summary(&demo.job.statistics, &demo.job.run);
+    if log.is_json() {
+        log.json_line(&DemoDoneLine {
+            level: "info",
+            event: "demo_done",
+            directory: &demo.directory,
+            results: &demo.results,
+            summary: &demo.summary,
+            interrupted: demo.job.run.interrupted,
+        });
+    } else {
+        eprintln!();
+        eprintln!("Results: {}", demo.results.display());
+        eprintln!("Summary: {}", demo.summary.display());
+        eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
+    }
     Ok(if demo.job.run.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {
@@ -163,7 +299,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
 }
 
 /// `lab`: the test internet as a standalone server.
-async fn lab(args: LabArgs) -> Result<ExitCode, String> {
+async fn lab(args: LabArgs, log: Stderr) -> Result<ExitCode, String> {
     use mta_sts_scan::lab::{LabOptions, TestInternet, scenarios::realistic_mix};
     let delay = args.delay.unwrap_or_default();
     let lab = TestInternet::start(LabOptions {
@@ -190,14 +326,78 @@ async fn lab(args: LabArgs) -> Result<ExitCode, String> {
             writeln!(out, "{}", realistic_mix(n)).map_err(|e| e.to_string())?;
         }
         out.flush().map_err(|e| e.to_string())?;
-        eprintln!("wrote {} domains to {}", args.domains, path.display());
+        if !log.is_json() {
+            eprintln!("wrote {} domains to {}", args.domains, path.display());
+        }
     }
-    eprintln!(
-        "test internet running; scanner flags (also in {}):",
-        args.flags_out.display()
-    );
-    eprint!("  {flags}");
-    eprintln!("Ctrl-C to stop.");
+    if log.is_json() {
+        log.json_line(&LabReadyLine {
+            level: "info",
+            event: "lab_ready",
+            dns: lab.dns_address.to_string(),
+            https_port: lab.https_port,
+            ca_file: &args.ca_out,
+            flags_file: &args.flags_out,
+            flags: flags.trim_end(),
+            domain_list: args.write_list.as_deref(),
+            domains: args.write_list.as_ref().map(|_| args.domains),
+        });
+    } else {
+        eprintln!(
+            "test internet running; scanner flags (also in {}):",
+            args.flags_out.display()
+        );
+        eprint!("  {flags}");
+        eprintln!("Ctrl-C to stop.");
+    }
     shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: the check as an HTTP API until Ctrl-C or SIGTERM.
+async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
+    let (config, settings) = args.to_settings()?;
+    let validator = Arc::new(config.build_validator()?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    if log.is_json() {
+        log.json_line(&ServeLine {
+            level: "info",
+            event: "listening",
+            address: address.to_string(),
+        });
+    } else {
+        eprintln!(
+            "listening on http://{address} (GET {}?domain=example.com, GET {}); Ctrl-C to stop",
+            mta_sts_scan::serve::CHECK_PATH,
+            mta_sts_scan::serve::HEALTH_PATH
+        );
+    }
+    mta_sts_scan::serve::serve(listener, validator, settings, shutdown_signal()).await?;
+    if log.is_json() {
+        log.json_line(&ServeLine {
+            level: "info",
+            event: "stopped",
+            address: address.to_string(),
+        });
+    } else {
+        eprintln!("stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `completions SHELL`: the completion script on stdout.
+fn completions(args: &CompletionsArgs) -> Result<ExitCode, String> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "mta-sts-scan", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&script)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the completion script: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -76,6 +76,18 @@ impl LabDnsHandler {
         }
     }
 
+    /// The scenario's own name-server delay (a slow server), if any.
+    fn scenario_delay(&self, qname: &Name) -> Option<Duration> {
+        let mut text = qname.to_ascii();
+        if text.ends_with('.') {
+            text.pop();
+        }
+        text.make_ascii_lowercase();
+        let (_, domain) = split_domain(&text);
+        let delay = scenario_of(domain)?.dns_delay_ms;
+        (delay > 0).then(|| Duration::from_millis(delay))
+    }
+
     fn provider_answer(&self, text: &str, qname: &Name, qtype: RecordType) -> Option<Reply> {
         if !text.ends_with(".provider.test") && text != "provider.test" {
             return None;
@@ -218,6 +230,9 @@ impl RequestHandler for LabDnsHandler {
             return fallback();
         };
         let query = info.query.original().clone();
+        if let Some(delay) = self.scenario_delay(query.name()) {
+            tokio::time::sleep(delay).await;
+        }
         let reply = self.answer(query.name(), query.query_type());
         let mut builder = MessageResponseBuilder::from_message_request(request);
         if let Some(edns) = &request.edns {

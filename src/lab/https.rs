@@ -159,6 +159,7 @@ async fn respond<S: AsyncWrite + Unpin>(
             let body = body.replace("{d}", domain);
             write_simple(stream, status, content_type, body.as_bytes()).await
         }
+        Serve::Bytes(body) => write_simple(stream, 200, "text/plain", body).await,
         Serve::Redirect(location) => {
             let head = format!(
                 "HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -62,6 +62,8 @@ pub enum Serve {
         content_type: &'static str,
         body: &'static str,
     },
+    /// Answer 200 text/plain with these bytes (not necessarily UTF-8).
+    Bytes(&'static [u8]),
     /// Answer 301 with a Location.
     Redirect(&'static str),
     /// A body of this many bytes.
@@ -95,6 +97,8 @@ pub struct Scenario {
     pub outcome: Outcome,
     /// Codes a correct scanner reports (others may accompany them).
     pub codes: &'static [IssueCode],
+    /// Delay before every DNS answer for this domain (a slow name server), in milliseconds.
+    pub dns_delay_ms: u64,
 }
 
 const STS: Txt = Txt::Records(&[&["v=STSv1; id=20260101T000000;"]]);
@@ -122,6 +126,7 @@ const BASE: Scenario = Scenario {
     serve: policy(ENFORCE),
     outcome: Outcome::Valid,
     codes: &[],
+    dns_delay_ms: 0,
 };
 
 use IssueCode as C;
@@ -401,6 +406,38 @@ pub const SCENARIOS: &[Scenario] = &[
         serve: Serve::Oversized(100 * 1024),
         outcome: Outcome::Invalid,
         codes: &[C::PolicyTooLarge],
+        ..BASE
+    },
+    Scenario {
+        slug: "huge-body",
+        about: "a 10 MB body",
+        serve: Serve::Oversized(10 * 1024 * 1024),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyTooLarge],
+        ..BASE
+    },
+    Scenario {
+        slug: "redirect-loop",
+        about: "301 to the policy URL itself",
+        serve: Serve::Redirect("/.well-known/mta-sts.txt"),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicyRedirect],
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-bad-utf8",
+        about: "a policy body that is not UTF-8",
+        serve: Serve::Bytes(
+            b"version: STSv1\nmode: enforce\nmx: mx\xff\xfe.example\nmax_age: 604800\n",
+        ),
+        outcome: Outcome::Invalid,
+        codes: &[C::PolicySyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "slow-dns",
+        about: "a name server that answers after 300 ms",
+        dns_delay_ms: 300,
         ..BASE
     },
     Scenario {
