@@ -135,6 +135,7 @@ async fn full_scan(lab: &TestInternet, options: &Options) -> (f64, u64) {
         summary: None,
         show_progress: false,
         shard: None,
+        resume: false,
         settings: ScanSettings {
             concurrency: options.concurrency,
             domain_timeout: Duration::from_secs(30),

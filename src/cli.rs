@@ -249,6 +249,14 @@ pub struct ScanArgs {
     /// names get `.shard-K-of-N` before their extension.
     #[arg(long, value_name = "K/N", env = "MTA_STS_SCAN_SHARD")]
     pub shard: Option<String>,
+    /// Continue an interrupted scan: rows already in the output file are skipped, the rest
+    /// appended (Parquet: added as parts and merged at the end).
+    #[arg(long)]
+    pub resume: bool,
+    /// How often the output is made durable (CSV/JSON Lines: whole lines written; Parquet: a
+    /// part file closed). A killed scan loses at most this much work.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub flush_interval: Duration,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -306,10 +314,11 @@ impl ScanArgs {
             summary: self.summary.clone().map(sharded),
             show_progress,
             shard,
+            resume: self.resume,
             settings: ScanSettings {
                 concurrency: self.concurrency,
                 domain_timeout: self.domain_timeout,
-                ..ScanSettings::default()
+                flush_interval: self.flush_interval,
             },
         };
         Ok((job, config))
@@ -453,7 +462,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(format!("{text:?} must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is too long a duration"))
 }
 
 #[cfg(test)]
@@ -470,6 +479,7 @@ mod tests {
             ("0s", None),
             ("fast", None),
             ("3x", None),
+            ("99999999999999999999999h", None),
         ] {
             assert_eq!(parse_duration(text).ok(), expected, "{text}");
         }

@@ -69,7 +69,8 @@ fn report_usage_error(error: &clap::Error) -> ExitCode {
         error.exit();
     }
     let message = error.render().to_string();
-    Stderr(format).error(message.trim_end());
+    let message = message.trim_end();
+    Stderr(format).error(message.strip_prefix("error: ").unwrap_or(message));
     ExitCode::from(EXIT_ERROR)
 }
 

@@ -37,6 +37,8 @@ pub const HEALTH_PATH: &str = "/healthz";
 
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest request deadline accepted (longer ones are surely a typo).
+const LONGEST_REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Time granted at shutdown, beyond the request deadline, for answers still being written.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(2);
 
@@ -85,8 +87,8 @@ where
             Semaphore::MAX_PERMITS
         ));
     }
-    if settings.request_timeout.is_zero() {
-        return Err("the request timeout must be positive".into());
+    if settings.request_timeout.is_zero() || settings.request_timeout > LONGEST_REQUEST_TIMEOUT {
+        return Err("the request timeout must be positive and at most 24 hours".into());
     }
     let service = Arc::new(Service {
         validator,
@@ -115,7 +117,8 @@ where
                     let service = service.clone();
                     async move { Ok::<_, Infallible>(service.respond(request).await) }
                 });
-                let connection = connections.watch(http.serve_connection(TokioIo::new(stream), handler));
+                let connection =
+                    connections.watch(http.serve_connection(TokioIo::new(stream), handler));
                 tokio::spawn(async move {
                     // A client that goes away mid-request is its own business.
                     let _ = connection.await;

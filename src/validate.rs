@@ -163,7 +163,7 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             .filter(|record| looks_like_sts(record))
             .collect();
         if !candidates.is_empty() {
-            report.sts_record = Some(candidates.join(" | "));
+            report.sts_record = Some(escape_controls(&candidates.join(" | ")));
         }
         match evaluate_sts_records(answer.records.iter().map(String::as_str)) {
             StsRecordVerdict::Missing => {
@@ -437,6 +437,23 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
 fn looks_like_sts(record: &str) -> bool {
     let lowered = record.trim_start().get(..7).map(str::to_ascii_lowercase);
     lowered.as_deref() == Some("v=stsv1") || record.contains("v=STSv1")
+}
+
+/// Raw DNS text with control characters written as `\xNN`: TXT data is arbitrary bytes, and a
+/// raw newline would break a CSV record across lines.
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(escaped, "\\x{:02x}", u32::from(c));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
 fn fetch_issue(host: &str, failure: FetchFailure) -> Issue {

@@ -417,7 +417,7 @@ fn parquet_schema_metadata_and_compression() {
 }
 
 #[test]
-fn parquet_flush_closes_a_row_group() {
+fn parquet_flush_closes_a_part_readable_before_the_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("flushed.parquet");
     let mut writer = output::create_writer(
@@ -431,12 +431,20 @@ fn parquet_flush_closes_a_row_group() {
     writer
         .flush()
         .expect("a flush with nothing buffered is fine");
+    // A crash now would leave the flushed part: readable through the output's name.
+    assert!(!path.exists());
+    assert_eq!(read_all(&path, None).len(), 1);
     writer.write(&bare_report()).expect("write");
     writer.finish().expect("finish");
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open"))
         .expect("parquet");
-    assert_eq!(builder.metadata().num_row_groups(), 2);
+    assert_eq!(
+        builder.metadata().num_row_groups(),
+        1,
+        "parts merge into full row groups"
+    );
     assert_eq!(read_all(&path, None).len(), 2);
+    assert!(!dir.path().join("flushed.parquet.parts").exists());
 }
 
 #[test]

@@ -60,6 +60,7 @@ fn job(input: &Path, output: &Path, format: Format) -> ScanJob {
         summary: Some(output.with_extension("summary.json")),
         show_progress: false,
         shard: None,
+        resume: false,
         settings: ScanSettings {
             concurrency: 64,
             domain_timeout: Duration::from_secs(20),

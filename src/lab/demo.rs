@@ -55,6 +55,7 @@ pub async fn run_demo(
         summary: Some(summary.clone()),
         show_progress,
         shard: None,
+        resume: false,
         settings: ScanSettings {
             concurrency: 256,
             domain_timeout: Duration::from_secs(15),

@@ -29,10 +29,12 @@ pub struct CsvResultWriter {
 }
 
 impl CsvResultWriter {
-    /// Writes the header row at once.
-    pub fn new(sink: Box<dyn Write + Send>) -> std::io::Result<Self> {
+    /// Writes the header row at once when `with_header` (a new or empty file).
+    pub fn new(sink: Box<dyn Write + Send>, with_header: bool) -> std::io::Result<Self> {
         let mut writer = ::csv::WriterBuilder::new().from_writer(sink);
-        writer.write_record(COLUMNS.iter().map(|column| column.name))?;
+        if with_header {
+            writer.write_record(COLUMNS.iter().map(|column| column.name))?;
+        }
         Ok(CsvResultWriter {
             writer,
             scratch: Vec::with_capacity(256),

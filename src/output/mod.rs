@@ -114,33 +114,132 @@ pub fn create_writer(
     format: Format,
     metadata: &RunMetadata,
 ) -> Result<Box<dyn ResultWriter>, String> {
+    open_writer(target, format, metadata, WriteMode::Create)
+}
+
+/// Like [`create_writer`], but continues an existing result file (`--resume`): text formats
+/// append (the CSV header is written only to an empty file), Parquet adds part files next to
+/// the ones already written and merges everything at [`ResultWriter::finish`].
+pub fn append_writer(
+    path: &Path,
+    format: Format,
+    metadata: &RunMetadata,
+) -> Result<Box<dyn ResultWriter>, String> {
+    open_writer(
+        &OutputTarget::File(path.to_owned()),
+        format,
+        metadata,
+        WriteMode::Append,
+    )
+}
+
+/// Whether a writer starts a new file or continues one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Create,
+    Append,
+}
+
+fn open_writer(
+    target: &OutputTarget,
+    format: Format,
+    metadata: &RunMetadata,
+    mode: WriteMode,
+) -> Result<Box<dyn ResultWriter>, String> {
     match (format, target) {
         (Format::Parquet, OutputTarget::File(path)) => Ok(Box::new(
-            parquet::ParquetResultWriter::create(path, metadata)?,
+            parquet::ParquetResultWriter::create(path, metadata, mode)?,
         )),
         (Format::Parquet, OutputTarget::Stdout) => Err(
             "Parquet output needs a file: give an output path, or choose csv or jsonl for stdout"
                 .to_owned(),
         ),
         (Format::Csv, _) => {
-            let writer = csv::CsvResultWriter::new(open_sink(target)?)
+            let (sink, empty) = open_sink(target, mode)?;
+            let writer = csv::CsvResultWriter::new(sink, empty)
                 .map_err(|err| format!("cannot write to {}: {err}", target_name(target)))?;
             Ok(Box::new(writer))
         }
-        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(open_sink(target)?))),
+        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(
+            open_sink(target, mode)?.0,
+        ))),
     }
 }
 
-/// The byte sink of a text format: a buffered file, or stdout.
-fn open_sink(target: &OutputTarget) -> Result<Box<dyn Write + Send>, String> {
+/// The byte sink of a text format: a file that only ever receives whole lines, or stdout.
+/// Also says whether the sink starts empty (a CSV header is due).
+fn open_sink(
+    target: &OutputTarget,
+    mode: WriteMode,
+) -> Result<(Box<dyn Write + Send>, bool), String> {
     Ok(match target {
         OutputTarget::File(path) => {
-            let file = File::create(path)
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true);
+            match mode {
+                WriteMode::Create => options.write(true).truncate(true),
+                WriteMode::Append => options.append(true),
+            };
+            let file = options
+                .open(path)
                 .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
-            Box::new(std::io::BufWriter::with_capacity(1 << 16, file))
+            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+            (Box::new(WholeLines::new(file)), empty)
         }
-        OutputTarget::Stdout => Box::new(std::io::stdout()),
+        OutputTarget::Stdout => (Box::new(std::io::stdout()), true),
     })
+}
+
+/// A buffered file writer that hands the file complete lines only: a process killed at any
+/// moment leaves whole CSV records / JSON lines on disk (records never contain a raw newline:
+/// JSON escapes it, and the CSV columns that could hold one are escaped by the validator).
+struct WholeLines {
+    file: File,
+    buffer: Vec<u8>,
+}
+
+/// Bytes buffered before complete lines are written out.
+const WHOLE_LINES_BUFFER: usize = 1 << 16;
+
+impl WholeLines {
+    fn new(file: File) -> Self {
+        WholeLines {
+            file,
+            buffer: Vec::with_capacity(WHOLE_LINES_BUFFER * 2),
+        }
+    }
+
+    /// Writes every complete line buffered so far, keeping an unfinished tail.
+    fn write_complete_lines(&mut self) -> std::io::Result<()> {
+        if let Some(last_newline) = self.buffer.iter().rposition(|&b| b == b'\n') {
+            self.file.write_all(&self.buffer[..=last_newline])?;
+            self.buffer.drain(..=last_newline);
+        }
+        Ok(())
+    }
+}
+
+impl Write for WholeLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= WHOLE_LINES_BUFFER {
+            self.write_complete_lines()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_complete_lines()?;
+        self.file.flush()
+    }
+}
+
+impl Drop for WholeLines {
+    fn drop(&mut self) {
+        // Whatever is left at the very end (normally nothing: every record ends in a newline).
+        let _ = self.write_complete_lines();
+        let _ = self.file.write_all(&self.buffer);
+    }
 }
 
 fn target_name(target: &OutputTarget) -> String {
@@ -178,7 +277,7 @@ pub fn read_results(
     };
     Ok(match format {
         Format::Csv => Box::new(csv::CsvRows::open(path)?),
-        Format::Parquet => Box::new(parquet::ParquetRows::open(path)?),
+        Format::Parquet => parquet::open_rows(path)?,
         Format::Jsonl => Box::new(jsonl::JsonlRows::open(path)?),
     })
 }

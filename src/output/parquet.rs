@@ -2,13 +2,16 @@
 //! metadata in the key-value metadata, and the batch-by-batch reader.
 //!
 //! Rows are appended straight into Arrow builders; every [`BATCH_ROWS`] rows become one
-//! `RecordBatch` for the `ArrowWriter`, and a row group is closed every [`ROW_GROUP_ROWS`] rows,
-//! on [`ResultWriter::flush`] and at [`ResultWriter::finish`] (which also writes the footer: a
-//! file without it cannot be read).
+//! `RecordBatch`. Crash safety: while a scan runs, rows go to complete *part files* in
+//! `<output>.parts/` (each [`ResultWriter::flush`] closes one, footer and all), and
+//! [`ResultWriter::finish`] merges the parts into the output file (row groups of
+//! [`ROW_GROUP_ROWS`]) and removes them. A scan killed at any moment leaves every part up to the
+//! last flush readable: [`open_rows`] reads the parts when the output file is not there, and
+//! `--resume` continues from them.
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ::parquet::arrow::ArrowWriter;
@@ -32,7 +35,7 @@ use crate::output::row::{CellIn, CellOut, RowAssembler, cell};
 use crate::output::schema::{
     self, COLUMNS, ColumnId, ColumnType, NEAR_UNIQUE_COLUMNS, SCHEMA_VERSION, TIMEZONE,
 };
-use crate::output::{ResultWriter, RunMetadata};
+use crate::output::{ResultWriter, RunMetadata, WriteMode};
 use crate::report::DomainReport;
 
 /// Rows per `RecordBatch` handed to the Parquet writer (and per batch when reading).
@@ -56,34 +59,97 @@ fn metadata_pairs(metadata: &RunMetadata) -> [(&'static str, &str); 6] {
     ]
 }
 
-/// Writes a Parquet file.
+/// Writes a Parquet file through part files (see the module doc).
 pub struct ParquetResultWriter {
+    path: PathBuf,
+    parts: PathBuf,
+    next_part: u32,
+    properties: WriterProperties,
+    /// The part being written, if any.
     // The writer buffers internally (parquet's `TrackedWrite` wraps the sink in a `BufWriter`),
     // so the file is handed over unwrapped.
-    writer: ArrowWriter<File>,
+    writer: Option<ArrowWriter<File>>,
     schema: SchemaRef,
     /// One builder per entry of `COLUMNS`, in order.
     builders: Vec<ColumnBuilder>,
     buffered_rows: usize,
 }
 
+/// `results.parquet` → `results.parquet.parts`.
+pub fn parts_dir(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".parts");
+    PathBuf::from(name)
+}
+
+/// The part files in `dir`, in the order they were written.
+fn part_files(dir: &Path) -> Vec<PathBuf> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect()
+        })
+        .unwrap_or_default();
+    parts.sort();
+    parts
+}
+
+fn part_number(path: &Path) -> Option<u32> {
+    path.file_stem()?
+        .to_str()?
+        .strip_prefix("part-")?
+        .parse()
+        .ok()
+}
+
 impl ParquetResultWriter {
-    /// Creates (truncates) `path`.
-    pub fn create(path: &Path, metadata: &RunMetadata) -> Result<Self, String> {
-        let file =
+    /// Starts `path` anew ([`WriteMode::Create`]) or continues it ([`WriteMode::Append`]: an
+    /// existing output file and readable parts are kept, a part cut short by a crash dropped).
+    pub fn create(path: &Path, metadata: &RunMetadata, mode: WriteMode) -> Result<Self, String> {
+        let parts = parts_dir(path);
+        let io_error = |err: io::Error| format!("cannot write {}: {err}", parts.display());
+        if mode == WriteMode::Create {
+            // Fail now, not at the end, when the output cannot be created (and never create
+            // the directories leading to it).
             File::create(path).map_err(|err| format!("cannot create {}: {err}", path.display()))?;
-        let schema = schema::arrow_schema();
-        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties(metadata)?))
-            .map_err(|err| format!("cannot write Parquet to {}: {err}", path.display()))?;
+            let _ = std::fs::remove_file(path);
+            if parts.exists() {
+                std::fs::remove_dir_all(&parts).map_err(io_error)?;
+            }
+        }
+        if !parts.is_dir() {
+            std::fs::create_dir(&parts).map_err(io_error)?;
+        }
+        let mut next_part = 0;
+        if mode == WriteMode::Append {
+            for part in part_files(&parts) {
+                if ParquetRows::open(&part).is_err() {
+                    std::fs::remove_file(&part).map_err(io_error)?;
+                } else if let Some(number) = part_number(&part) {
+                    next_part = next_part.max(number + 1);
+                }
+            }
+            if path.exists() {
+                let moved = parts.join(format!("part-{next_part:05}.parquet"));
+                std::fs::rename(path, &moved).map_err(io_error)?;
+                next_part += 1;
+            }
+        }
         Ok(ParquetResultWriter {
-            writer,
-            schema,
+            path: path.to_owned(),
+            parts,
+            next_part,
+            properties: properties(metadata)?,
+            writer: None,
+            schema: schema::arrow_schema(),
             builders: new_builders(),
             buffered_rows: 0,
         })
     }
 
-    /// Hands the buffered rows to the Parquet writer as one record batch.
+    /// Hands the buffered rows to the current part as one record batch.
     fn write_batch(&mut self) -> io::Result<()> {
         if self.buffered_rows == 0 {
             return Ok(());
@@ -96,8 +162,78 @@ impl ParquetResultWriter {
         self.buffered_rows = 0;
         let batch =
             RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(io::Error::other)?;
-        self.writer.write(&batch).map_err(io::Error::other)
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let path = self
+                    .parts
+                    .join(format!("part-{:05}.parquet", self.next_part));
+                self.next_part += 1;
+                let writer = ArrowWriter::try_new(
+                    File::create(path)?,
+                    Arc::clone(&self.schema),
+                    Some(self.properties.clone()),
+                )
+                .map_err(io::Error::other)?;
+                self.writer.insert(writer)
+            }
+        };
+        writer.write(&batch).map_err(io::Error::other)
     }
+
+    /// Closes the current part (footer written, synced).
+    fn close_part(&mut self) -> io::Result<()> {
+        self.write_batch()?;
+        if let Some(mut writer) = self.writer.take() {
+            writer.flush().map_err(io::Error::other)?;
+            writer.finish().map_err(io::Error::other)?;
+            writer.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Merges every part into the output file (written aside, then renamed into place).
+    fn merge_parts(&self) -> io::Result<()> {
+        let mut staging = self.path.as_os_str().to_owned();
+        staging.push(".merging");
+        let staging = PathBuf::from(staging);
+        let mut merged = ArrowWriter::try_new(
+            File::create(&staging)?,
+            Arc::clone(&self.schema),
+            Some(self.properties.clone()),
+        )
+        .map_err(io::Error::other)?;
+        for part in part_files(&self.parts) {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part)?)
+                .and_then(|builder| builder.with_batch_size(BATCH_ROWS).build())
+                .map_err(io::Error::other)?;
+            for batch in reader {
+                let batch = batch.map_err(io::Error::other)?;
+                merged.write(&batch).map_err(io::Error::other)?;
+            }
+        }
+        merged.finish().map_err(io::Error::other)?;
+        merged.sync()?;
+        std::fs::rename(&staging, &self.path)?;
+        std::fs::remove_dir_all(&self.parts)
+    }
+}
+
+/// The rows of a Parquet output: the file, or, when a scan was stopped before it could merge,
+/// its readable part files in order (a part cut short by a crash is skipped).
+pub fn open_rows(
+    path: &Path,
+) -> Result<Box<dyn Iterator<Item = Result<DomainReport, String>> + Send>, String> {
+    let parts = parts_dir(path);
+    if path.exists() || !parts.is_dir() {
+        return Ok(Box::new(ParquetRows::open(path)?));
+    }
+    Ok(Box::new(
+        part_files(&parts)
+            .into_iter()
+            .filter_map(|part| ParquetRows::open(&part).ok())
+            .flatten(),
+    ))
 }
 
 fn properties(metadata: &RunMetadata) -> Result<WriterProperties, String> {
@@ -130,15 +266,12 @@ impl ResultWriter for ParquetResultWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.write_batch()?;
-        self.writer.flush().map_err(io::Error::other)?;
-        self.writer.sync()
+        self.close_part()
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
-        self.write_batch()?;
-        self.writer.finish().map_err(io::Error::other)?;
-        self.writer.sync()
+        self.close_part()?;
+        self.merge_parts()
     }
 }
 

@@ -10,11 +10,12 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
-use crate::output::{Format, OutputTarget, RunMetadata, create_writer};
+use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
 use crate::scan::pipeline::{ScanSettings, run_scan};
 use crate::scan::progress::Progress;
+use crate::scan::resume::Done;
 use crate::scan::shard::Shard;
 use crate::scan::stats::{RunInfo, Statistics};
 
@@ -71,6 +72,8 @@ pub struct ScanJob {
     pub settings: ScanSettings,
     /// Only the rows of this shard.
     pub shard: Option<Shard>,
+    /// Continue an interrupted run: skip rows already in the output, append the rest.
+    pub resume: bool,
 }
 
 /// What a job produced.
@@ -100,7 +103,17 @@ pub async fn run_job(
             None => job.input.describe(),
         },
     };
-    let mut writer = create_writer(&job.output, job.format, &metadata)?;
+    let (mut writer, done) = match (&job.output, job.resume) {
+        (OutputTarget::File(path), true) => {
+            let done = Done::load(path, job.format)?;
+            (append_writer(path, job.format, &metadata)?, Some(done))
+        }
+        (OutputTarget::Stdout, true) => {
+            return Err("--resume needs an output file (-o PATH)".to_owned());
+        }
+        (target, false) => (create_writer(target, job.format, &metadata)?, None),
+    };
+    let resumed_statistics = done.as_ref().map(|done| done.statistics.clone());
     let progress = Progress::new(job.show_progress, None);
     if job.show_progress
         && let InputSource::File(path) = &job.input
@@ -121,6 +134,7 @@ pub async fn run_job(
         reader,
         job.column.clone(),
         job.shard,
+        done,
         job.settings.concurrency,
     );
     let result = run_scan(
@@ -136,8 +150,12 @@ pub async fn run_job(
     let closed = writer
         .finish()
         .map_err(|e| format!("cannot finish the output: {e}"));
-    let result = result?;
+    let mut result = result?;
     closed?;
+    if let Some(mut earlier) = resumed_statistics {
+        earlier += &result.statistics;
+        result.statistics = earlier;
+    }
     let wall = started.elapsed().as_secs_f64();
     let run = RunInfo {
         tool_version: metadata.tool_version,
@@ -175,6 +193,7 @@ fn spawn_reader(
     reader: Box<dyn BufRead + Send>,
     column: Option<String>,
     shard: Option<Shard>,
+    mut done: Option<Done>,
     concurrency: usize,
 ) -> impl futures::Stream<Item = Result<InputRow, String>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(concurrency.max(1) * 2);
@@ -182,6 +201,11 @@ fn spawn_reader(
         for row in InputReader::new(reader, column) {
             if let (Some(shard), Ok(row)) = (&shard, &row)
                 && !shard.accepts(row)
+            {
+                continue;
+            }
+            if let (Some(done), Ok(row)) = (&mut done, &row)
+                && done.take(&row.value)
             {
                 continue;
             }

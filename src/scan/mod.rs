@@ -5,5 +5,6 @@ pub mod input;
 pub mod job;
 pub mod pipeline;
 pub mod progress;
+pub mod resume;
 pub mod shard;
 pub mod stats;

@@ -1,0 +1,353 @@
+//! `serve` as an HTTP client sees it: the real server on a loopback port, a real HTTP client, and
+//! lookups through the in-process test internet. Status codes, JSON bodies, the check-slot limit,
+//! the request deadline and graceful shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mta_sts_scan::lab::{LabOptions, TestInternet};
+use mta_sts_scan::serve::{ServeSettings, serve};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct RunningServer {
+    base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl RunningServer {
+    async fn start(lab: &TestInternet, settings: ServeSettings) -> RunningServer {
+        let validator = Arc::new(lab.scanner_config().build_validator().unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, validator, settings, async move {
+            let _ = stopped.await;
+        }));
+        RunningServer {
+            base_url,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base_url)
+    }
+
+    fn check_url(&self, domain: &str) -> String {
+        self.url(&format!("/v1/security/mta-sts?domain={domain}"))
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    json: Value,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|error| panic!("{status}: body is not JSON ({error}): {body:?}"));
+    Answer {
+        status,
+        content_type,
+        headers,
+        json,
+    }
+}
+
+async fn get(url: String) -> Answer {
+    send(client().get(url)).await
+}
+
+/// Waits until the test internet has answered more DNS queries than `before`: a check started.
+async fn wait_for_dns_queries_above(lab: &TestInternet, before: u64) {
+    let waited = Instant::now();
+    while lab.dns_queries.load(Ordering::SeqCst) <= before {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the check never reached the DNS server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_answers_with_the_check_json_body() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, ServeSettings::default()).await;
+
+    let answer = get(server.check_url("valid-enforce-1.test")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.content_type, "application/json");
+    let report = &answer.json;
+    assert_eq!(report["domain"], "valid-enforce-1.test");
+    assert_eq!(report["outcome"], "valid");
+    assert_eq!(report["has_mta_sts"], true);
+    assert_eq!(report["mode"], "enforce");
+    assert_eq!(report["dns_record"]["version"], "STSv1");
+    assert_eq!(report["policy"]["mode"], "enforce");
+    assert_eq!(
+        report["policy_url"],
+        "https://mta-sts.valid-enforce-1.test/.well-known/mta-sts.txt"
+    );
+    for field in [
+        "dns_record",
+        "policy",
+        "mode",
+        "policy_url",
+        "tls_rpt",
+        "issues",
+        "recommendations",
+        "mx_hosts",
+        "severity",
+        "scanned_at",
+    ] {
+        assert!(report.get(field).is_some(), "missing {field}: {report}");
+    }
+    assert!(report["issues"].is_array());
+    assert!(report["recommendations"].is_array());
+
+    // Percent-encoding is decoded and the name normalised like `check` does.
+    let answer = get(server.check_url("VALID-ENFORCE-1.test%2E")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["domain"], "valid-enforce-1.test");
+    assert_eq!(answer.json["input"], "VALID-ENFORCE-1.test.");
+
+    // A broken policy is still a 200: the report says what is wrong.
+    let answer = get(server.check_url("record-multiple-1.test")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["outcome"], "invalid");
+    assert_eq!(answer.json["issues"][0]["code"], "sts_record_multiple");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_invalid_domain_is_400_and_looks_nothing_up() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, ServeSettings::default()).await;
+    let queries_before = lab.dns_queries.load(Ordering::SeqCst);
+
+    let answer = get(server.check_url("not%20a%20domain")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.json["domain"], "not a domain");
+    assert!(
+        answer.json["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("not a domain name")),
+        "{}",
+        answer.json
+    );
+
+    let answer = get(server.url("/v1/security/mta-sts")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json["domain"], Value::Null);
+    assert!(
+        answer.json["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("domain")),
+        "{}",
+        answer.json
+    );
+
+    for query in [
+        "?domain=",
+        "?domain=a.test&domain=b.test",
+        "?name=a.test",
+        "?domain=*.example.com",
+    ] {
+        let answer = get(server.url(&format!("/v1/security/mta-sts{query}"))).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(answer.json["error"].is_string(), "{query}: {}", answer.json);
+    }
+    assert_eq!(
+        lab.dns_queries.load(Ordering::SeqCst),
+        queries_before,
+        "a rejected request must not reach DNS"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_unknown_paths_and_other_methods() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, ServeSettings::default()).await;
+
+    let answer = get(server.url("/healthz")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.json, serde_json::json!({"status": "ok"}));
+
+    let answer = get(server.url("/v1/security/nope?domain=example.com")).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.json["path"], "/v1/security/nope");
+
+    for path in [
+        "/v1/security/mta-sts?domain=valid-enforce-1.test",
+        "/healthz",
+    ] {
+        let answer = send(client().post(server.url(path)).body("domain=example.com")).await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(answer.headers["allow"], "GET");
+        assert_eq!(answer.json["method"], "POST");
+    }
+}
+
+/// One check slot, a 500 ms deadline, and the tarpit (whose TLS handshake the lab's 2 s connect
+/// timeout ends): the tarpit request gets 504 at its deadline, but its check keeps the slot until
+/// the lookup ends, so a request arriving meanwhile waits its own 500 ms and gets 503. Once the
+/// tarpit check has ended, the slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_answers_503_and_an_overdue_check_504() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let settings = ServeSettings {
+        max_concurrent: 1,
+        request_timeout: Duration::from_millis(500),
+    };
+    let server = RunningServer::start(&lab, settings).await;
+
+    let queries_before = lab.dns_queries.load(Ordering::SeqCst);
+    let started = Instant::now();
+    let tarpit = tokio::spawn(get(server.check_url("tarpit-1.test")));
+    // The tarpit check holds the only slot once it is looking things up.
+    wait_for_dns_queries_above(&lab, queries_before).await;
+
+    let waiting = get(server.check_url("valid-enforce-1.test")).await;
+    assert_eq!(
+        waiting.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        waiting.json
+    );
+    assert_eq!(waiting.content_type, "application/json");
+    assert_eq!(waiting.json["domain"], "valid-enforce-1.test");
+    assert!(waiting.json["error"].is_string());
+    assert_eq!(waiting.headers["retry-after"], "1");
+
+    let overdue = tarpit.await.unwrap();
+    assert_eq!(
+        overdue.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        overdue.json
+    );
+    assert_eq!(overdue.content_type, "application/json");
+    assert_eq!(overdue.json["domain"], "tarpit-1.test");
+    let overdue_after = started.elapsed();
+    assert!(
+        overdue_after >= Duration::from_millis(500) && overdue_after < Duration::from_millis(1900),
+        "504 after {overdue_after:?}"
+    );
+
+    // The slot frees up when the tarpit lookup ends (the lab's 2 s connect timeout).
+    let answered = loop {
+        let answer = get(server.check_url("valid-enforce-1.test")).await;
+        if answer.status == StatusCode::OK {
+            break started.elapsed();
+        }
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            answer.json
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the slot never freed up"
+        );
+    };
+    assert!(
+        answered >= Duration::from_millis(1900),
+        "the tarpit check gave its slot back after {answered:?}, before its lookup ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_requests_in_flight_then_stops() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let settings = ServeSettings {
+        max_concurrent: 4,
+        request_timeout: Duration::from_millis(800),
+    };
+    let mut server = RunningServer::start(&lab, settings).await;
+    assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
+
+    let queries_before = lab.dns_queries.load(Ordering::SeqCst);
+    let in_flight = tokio::spawn(get(server.check_url("tarpit-1.test")));
+    wait_for_dns_queries_above(&lab, queries_before).await;
+    if let Some(stop) = server.stop.take() {
+        stop.send(()).unwrap();
+    }
+
+    let answer = in_flight.await.unwrap();
+    assert_eq!(
+        answer.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        answer.json
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(10), &mut server.task)
+        .await
+        .expect("the server did not stop")
+        .unwrap();
+    assert_eq!(stopped, Ok(()));
+    let refused = client().get(server.url("/healthz")).send().await;
+    assert!(refused.is_err(), "still answering after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_settings_are_refused() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let validator = Arc::new(lab.scanner_config().build_validator().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let settings = ServeSettings {
+        max_concurrent: 0,
+        ..ServeSettings::default()
+    };
+    let result = serve(
+        listener,
+        validator.clone(),
+        settings,
+        std::future::pending(),
+    )
+    .await;
+    assert!(result.is_err());
+    for request_timeout in [Duration::ZERO, Duration::from_secs(365 * 24 * 3600)] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let settings = ServeSettings {
+            request_timeout,
+            ..ServeSettings::default()
+        };
+        let result = serve(
+            listener,
+            validator.clone(),
+            settings,
+            std::future::pending(),
+        )
+        .await;
+        assert!(result.is_err(), "{request_timeout:?}");
+    }
+}
