@@ -92,6 +92,52 @@ pub(crate) enum NearMiss {
 /// Finds a `v=<version>` field (any case, any spacing) in a record that senders discard, and says
 /// what keeps it from being a candidate. Returns the offending field, trimmed.
 /// Allocation-free: it runs on every unrelated TXT string (SPF, verification tokens).
+/// What a set of TXT records at one name holds for one version tag (`v=STSv1`, `v=TLSRPTv1`).
+pub(crate) struct RecordScan<'a> {
+    /// Records that begin with the tag: the others are discarded (RFC 8461 §3.1, RFC 8460 §3).
+    pub count: usize,
+    /// The first of them.
+    pub candidate: Option<&'a str>,
+    /// With no candidate, the first record that plainly tries and fails: kind, field, record.
+    pub first_near_miss: Option<(NearMiss, &'a str, &'a str)>,
+}
+
+/// Sorts the records at one name into candidates for `tag` (`v=` + `version`) and near misses.
+pub(crate) fn scan_records<'a, I: IntoIterator<Item = &'a str>>(
+    records: I,
+    tag: &str,
+    version: &str,
+) -> RecordScan<'a> {
+    let mut scan = RecordScan {
+        count: 0,
+        candidate: None,
+        first_near_miss: None,
+    };
+    for record in records {
+        if begins_with_tag(record, tag) {
+            scan.count += 1;
+            scan.candidate.get_or_insert(record);
+        } else if scan.count == 0
+            && scan.first_near_miss.is_none()
+            && let Some((kind, field)) = near_miss(record, version)
+        {
+            scan.first_near_miss = Some((kind, field, record));
+        }
+    }
+    scan
+}
+
+/// A record that begins with `tag` followed by `*WSP ";"` or its end.
+pub(crate) fn begins_with_tag(record: &str, tag: &str) -> bool {
+    match record.strip_prefix(tag) {
+        Some(rest) => {
+            let rest = rest.trim_start_matches(is_wsp);
+            rest.is_empty() || rest.starts_with(';')
+        }
+        None => false,
+    }
+}
+
 pub(crate) fn near_miss<'a>(record: &'a str, version: &str) -> Option<(NearMiss, &'a str)> {
     for (index, field) in record.split(';').enumerate() {
         let trimmed = trim_wsp(field);

@@ -18,7 +18,8 @@
 //!   the id no longer reliably signals a policy change.
 
 use super::{
-    NearMiss, describe_near_miss, ext_value_error, is_ext_name, is_wsp, near_miss, quote, trim_wsp,
+    NearMiss, RecordScan, describe_near_miss, ext_value_error, is_ext_name, is_wsp, quote,
+    scan_records, trim_wsp,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -59,16 +60,6 @@ pub struct StsRecord<'a> {
 /// Whether senders keep this record: it begins with `v=STSv1` followed by `*WSP ";"` or the end
 /// (RFC 8461 §3.1: "Records that do not begin with "v=STSv1;" are discarded"; `v=STSv10` is not
 /// a candidate).
-fn is_candidate(record: &str) -> bool {
-    match record.strip_prefix(VERSION) {
-        Some(rest) => {
-            let rest = rest.trim_start_matches(is_wsp);
-            rest.is_empty() || rest.starts_with(';')
-        }
-        None => false,
-    }
-}
-
 /// The message for a near-miss record: what is wrong and that senders discard it.
 fn near_miss_issue(kind: NearMiss, field: &str, record: &str) -> Issue {
     Issue::new(
@@ -87,20 +78,11 @@ fn near_miss_issue(kind: NearMiss, field: &str, record: &str) -> Issue {
 /// that plainly attempts MTA-STS (wrong case, not first, spacing) is reported as
 /// [`StsRecordVerdict::Invalid`]; unrelated records give [`StsRecordVerdict::Missing`].
 pub fn evaluate_sts_records<'a, I: IntoIterator<Item = &'a str>>(records: I) -> StsRecordVerdict {
-    let mut count = 0usize;
-    let mut candidate: Option<&str> = None;
-    let mut first_near_miss: Option<(NearMiss, &str, &str)> = None;
-    for record in records {
-        if is_candidate(record) {
-            count += 1;
-            candidate.get_or_insert(record);
-        } else if count == 0
-            && first_near_miss.is_none()
-            && let Some((kind, field)) = near_miss(record, "STSv1")
-        {
-            first_near_miss = Some((kind, field, record));
-        }
-    }
+    let RecordScan {
+        count,
+        candidate,
+        first_near_miss,
+    } = scan_records(records, VERSION, "STSv1");
     match (count, candidate, first_near_miss) {
         (2.., _, _) => StsRecordVerdict::Multiple { count },
         (_, Some(record), _) => match parse_sts_record(record) {

@@ -14,7 +14,8 @@
 //! (senders may use either one, so reports may go to the wrong place).
 
 use super::{
-    NearMiss, describe_near_miss, ext_value_error, is_ext_name, is_wsp, near_miss, quote, trim_wsp,
+    RecordScan, describe_near_miss, ext_value_error, is_ext_name, is_wsp, quote, scan_records,
+    trim_wsp,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -35,16 +36,6 @@ pub enum TlsRptVerdict {
 }
 
 /// Whether senders keep this record: `v=TLSRPTv1` followed by `*WSP ";"` or the end (RFC 8460 §3).
-fn is_candidate(record: &str) -> bool {
-    match record.strip_prefix(VERSION) {
-        Some(rest) => {
-            let rest = rest.trim_start_matches(is_wsp);
-            rest.is_empty() || rest.starts_with(';')
-        }
-        None => false,
-    }
-}
-
 fn invalid(message: String) -> Issue {
     Issue::new(IssueCode::TlsrptInvalid, message)
 }
@@ -54,20 +45,11 @@ fn invalid(message: String) -> Issue {
 /// Records not beginning `v=TLSRPTv1` are discarded; exactly one must remain. With none, a record
 /// that plainly tries (`v=tlsrptv1`, `v=TLSRPTv1` not first) is [`TlsRptVerdict::Invalid`].
 pub fn evaluate_tlsrpt_records<'a, I: IntoIterator<Item = &'a str>>(records: I) -> TlsRptVerdict {
-    let mut count = 0usize;
-    let mut candidate: Option<&str> = None;
-    let mut first_near_miss: Option<(NearMiss, &str, &str)> = None;
-    for record in records {
-        if is_candidate(record) {
-            count += 1;
-            candidate.get_or_insert(record);
-        } else if count == 0
-            && first_near_miss.is_none()
-            && let Some((kind, field)) = near_miss(record, "TLSRPTv1")
-        {
-            first_near_miss = Some((kind, field, record));
-        }
-    }
+    let RecordScan {
+        count,
+        candidate,
+        first_near_miss,
+    } = scan_records(records, VERSION, "TLSRPTv1");
     match (count, candidate, first_near_miss) {
         (2.., _, _) => TlsRptVerdict::Multiple { count },
         (_, Some(record), _) => match parse_tlsrpt_record(record) {
