@@ -1,40 +1,20 @@
 //! `mta-sts-scan check` as a user runs it: the real binary against the test internet, its JSON
 //! shape (the hosted endpoint's field names), its text report and its exit status.
 
-use std::process::Command;
+mod common;
 
-use mta_sts_scan::lab::{LabOptions, TestInternet};
+use common::{Lab, lab};
 
-struct Lab {
-    internet: TestInternet,
-    ca_file: tempfile::NamedTempFile,
+trait Check {
+    fn check(&self, args: &[&str]) -> (i32, String, String);
 }
 
-async fn lab() -> Lab {
-    let internet = TestInternet::start(LabOptions::default()).await.unwrap();
-    let ca_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(ca_file.path(), internet.ca_pem()).unwrap();
-    Lab { internet, ca_file }
-}
-
-impl Lab {
+impl Check for Lab {
     fn check(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"))
-            .arg("check")
+        let output = self
+            .command("check")
             .args(args)
-            .args(["--resolver", &self.internet.dns_address.to_string()])
-            .args(["--policy-port", &self.internet.https_port.to_string()])
-            .arg("--ca-file")
-            .arg(self.ca_file.path())
-            .args([
-                "--allow-private-addresses",
-                "--dns-timeout",
-                "800ms",
-                "--dns-attempts",
-                "1",
-            ])
-            .args(["--connect-timeout", "2s", "--fetch-timeout", "3s"])
-            .env_remove("MTA_STS_SCAN_RESOLVER")
+            .args(["--dns-attempts", "1"])
             .output()
             .unwrap();
         (

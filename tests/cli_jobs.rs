@@ -5,48 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{binary, lab};
 use mta_sts_scan::lab::scenarios::lab_domain;
-use mta_sts_scan::lab::{LabOptions, TestInternet};
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"));
-    command
-        .env_remove("MTA_STS_SCAN_LOG_FORMAT")
-        .env_remove("MTA_STS_SCAN_LISTEN")
-        .env_remove("MTA_STS_SCAN_RESOLVER")
-        .env_remove("MTA_STS_SCAN_SHARD")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID");
-    command
-}
-
-struct Lab {
-    internet: TestInternet,
-    ca_file: tempfile::NamedTempFile,
-}
-
-async fn lab() -> Lab {
-    let internet = TestInternet::start(LabOptions::default()).await.unwrap();
-    let ca_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(ca_file.path(), internet.ca_pem()).unwrap();
-    Lab { internet, ca_file }
-}
-
-impl Lab {
-    /// `mta-sts-scan SUBCOMMAND` with the flags that reach the test internet.
-    fn command(&self, subcommand: &str) -> Command {
-        let mut command = binary();
-        command
-            .arg(subcommand)
-            .args(["--resolver", &self.internet.dns_address.to_string()])
-            .args(["--policy-port", &self.internet.https_port.to_string()])
-            .arg("--ca-file")
-            .arg(self.ca_file.path())
-            .args(["--allow-private-addresses", "--dns-timeout", "800ms"])
-            .args(["--connect-timeout", "2s", "--fetch-timeout", "3s"]);
-        command
-    }
-}
 
 fn stdout_of(command: &mut Command) -> String {
     let output = command.output().unwrap();

@@ -5,37 +5,22 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{Lab, binary, lab};
 use mta_sts_scan::lab::scenarios::lab_domain;
-use mta_sts_scan::lab::{LabOptions, TestInternet};
 use mta_sts_scan::output::read_results;
 use mta_sts_scan::report::Outcome;
 
-struct Lab {
-    internet: TestInternet,
-    ca_file: tempfile::NamedTempFile,
+trait Scan {
+    fn scan(&self) -> Command;
 }
 
-async fn lab() -> Lab {
-    let internet = TestInternet::start(LabOptions::default()).await.unwrap();
-    let ca_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(ca_file.path(), internet.ca_pem()).unwrap();
-    Lab { internet, ca_file }
-}
-
-impl Lab {
+impl Scan for Lab {
+    /// `scan` against the test internet, without the polite default rates.
     fn scan(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"));
-        command
-            .arg("scan")
-            .args(["--resolver", &self.internet.dns_address.to_string()])
-            .args(["--policy-port", &self.internet.https_port.to_string()])
-            .arg("--ca-file")
-            .arg(self.ca_file.path())
-            .args(["--allow-private-addresses", "--dns-timeout", "800ms"])
-            .args(["--dns-rate", "0", "--https-rate", "0"])
-            .env_remove("MTA_STS_SCAN_SHARD")
-            .env_remove("JOB_COMPLETION_INDEX")
-            .env_remove("SLURM_ARRAY_TASK_ID");
+        let mut command = self.command("scan");
+        command.args(["--dns-rate", "0", "--https-rate", "0"]);
         command
     }
 }
@@ -172,7 +157,7 @@ async fn shards_name_their_files_and_merge_to_the_whole_in_stats() {
     .collect();
     std::fs::write(&list, domains.join("\n")).unwrap();
     let stats_json = |files: &[std::path::PathBuf]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"))
+        let out = binary()
             .arg("stats")
             .args(files)
             .arg("--json")
