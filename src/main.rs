@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Err(error) => return report_usage_error(&error),
     };
     let log = Stderr(cli.log_format);
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -402,3 +403,25 @@ fn completions(args: &CompletionsArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot write the completion script: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Raises the soft limit on open files to the hard limit: the resolver opens a UDP socket per
+/// query, so a scan holds about three descriptors per domain in flight, and the usual soft limit
+/// of 1024 would turn a high `--concurrency` into spurious lookup failures.
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}

@@ -203,3 +203,45 @@ async fn shards_name_their_files_and_merge_to_the_whole_in_stats() {
     }
     assert_eq!(stats_json(&shard_files), stats_json(&[whole]));
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_file_soft_limit_is_raised_for_high_concurrency() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    let domains: Vec<String> = (0..200).map(|n| lab_domain("tarpit", n)).collect();
+    std::fs::write(&list, domains.join("\n")).unwrap();
+    // Start the binary with a soft limit of 256 descriptors (a scan needs about three per domain
+    // in flight) and read the limit the running process has.
+    let scan = lab.scan();
+    let program = scan.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = scan
+        .get_args()
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let script = format!(
+        "ulimit -Sn 256 && exec '{program}' {} '{}' -o '{}' -q",
+        args.join(" "),
+        list.display(),
+        dir.path().join("out.csv").display()
+    );
+    let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
+        .unwrap();
+    assert!(soft > 256, "soft limit still {soft} (hard {hard})");
+}
