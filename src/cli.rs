@@ -282,8 +282,16 @@ impl ScanArgs {
         if self.concurrency == 0 {
             return Err("--concurrency must be at least 1".into());
         }
+        // Domains waiting for DNS rate tokens wait inside their deadline: keep that queue
+        // (about three lookups per domain) under half of --domain-timeout.
+        let mut concurrency = self.concurrency;
+        if let Some(rate) = config.dns_rate {
+            let seconds = self.domain_timeout.as_secs().max(1);
+            let most = (u64::from(rate.get()) * seconds / 6).max(1);
+            concurrency = concurrency.min(usize::try_from(most).unwrap_or(usize::MAX));
+        }
         // Enough resolver slots for every domain's three concurrent queries.
-        config.dns.max_in_flight = config.dns.max_in_flight.max(self.concurrency * 4);
+        config.dns.max_in_flight = config.dns.max_in_flight.max(concurrency * 4);
         let shard = self
             .shard
             .as_deref()
@@ -318,7 +326,7 @@ impl ScanArgs {
             shard,
             resume: self.resume,
             settings: ScanSettings {
-                concurrency: self.concurrency,
+                concurrency,
                 domain_timeout: self.domain_timeout,
                 flush_interval: self.flush_interval,
             },

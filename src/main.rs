@@ -52,6 +52,8 @@ fn main() -> ExitCode {
             Command::Completions(args) => completions(&args),
         }
     });
+    // The input reader may be blocked reading a stdin that never closes: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -205,6 +207,12 @@ async fn check(args: CheckArgs) -> Result<ExitCode, String> {
 async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
     let show_progress = !args.quiet && !log.is_json() && std::io::stderr().is_terminal();
     let (job, config) = args.to_job(show_progress)?;
+    if job.settings.concurrency < args.concurrency {
+        log.info(&format!(
+            "note: --concurrency {} lowered to {}: at --dns-rate {} more domains would wait out their --domain-timeout",
+            args.concurrency, job.settings.concurrency, args.dns_rate
+        ));
+    }
     let result = run_job(&job, &config, shutdown_signal()).await?;
     if !args.quiet {
         log.summary(&result.statistics, &result.run);

@@ -137,7 +137,13 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
                         .issues
                         .push(Issue::new(IssueCode::MxMissing, "no MX record"));
                 } else {
-                    report.mx_hosts = answer.hosts.into_iter().map(|(_, host)| host).collect();
+                    // A "." exchange beside real ones is meaningless (RFC 7505 §3): ignore it.
+                    report.mx_hosts = answer
+                        .hosts
+                        .into_iter()
+                        .map(|(_, host)| host)
+                        .filter(|host| !host.is_empty())
+                        .collect();
                 }
                 true
             }

@@ -548,3 +548,25 @@ fn missing_required_column_is_an_error_naming_it() {
         "{error}"
     );
 }
+
+#[test]
+fn resuming_after_a_merge_that_died_before_cleanup_does_not_duplicate_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("done.parquet");
+    let mut writer = output::create_writer(
+        &OutputTarget::File(path.clone()),
+        Format::Parquet,
+        &metadata(),
+    )
+    .expect("writer");
+    writer.write(&valid_report()).expect("write");
+    writer.finish().expect("finish");
+    // The state a kill between the merge's rename and the parts' removal leaves behind.
+    let parts = dir.path().join("done.parquet.parts");
+    std::fs::create_dir(&parts).expect("parts");
+    std::fs::copy(&path, parts.join("part-00000.parquet")).expect("copy");
+    let mut writer = output::append_writer(&path, Format::Parquet, &metadata()).expect("append");
+    writer.write(&bare_report()).expect("write");
+    writer.finish().expect("finish");
+    assert_eq!(read_all(&path, None).len(), 2);
+}

@@ -238,3 +238,15 @@ async fn unknown_lab_domain_is_nxdomain() {
     assert_eq!(report.outcome, Outcome::Absent);
     assert_eq!(codes(&report), ["domain_nxdomain"]);
 }
+
+#[test]
+fn the_demo_list_covers_every_scenario() {
+    let list = mta_sts_scan::lab::demo::DEMO_LIST;
+    for scenario in SCENARIOS {
+        assert!(
+            list.contains(&format!(",{}-1.test\n", scenario.slug)),
+            "sample-data/demo-domains.csv has no {} domain: regenerate it",
+            scenario.slug
+        );
+    }
+}

@@ -32,6 +32,8 @@ pub enum Mx {
     WithUncovered,
     /// RFC 7505 null MX.
     Null,
+    /// A "." exchange beside `mx1.D` (a broken null MX).
+    NullAmongReal,
     /// The domain exists without MX.
     None,
     /// The whole domain is NXDOMAIN.
@@ -541,6 +543,12 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "an MX host outside the policy, enforce mode",
         mx: Mx::WithUncovered,
         codes: &[C::MxNotCovered],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-with-null",
+        about: "a null MX record beside a real one",
+        mx: Mx::NullAmongReal,
         ..BASE
     },
     Scenario {

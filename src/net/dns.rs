@@ -124,6 +124,13 @@ impl HickoryDns {
     }
 
     async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
+        // A name longer than DNS allows (a 250-octet domain under `_mta-sts.`) cannot exist.
+        if name.len() > MAX_NAME_OCTETS {
+            return Ok(Answer {
+                status: NameStatus::NxDomain,
+                records: Vec::new(),
+            });
+        }
         let fqdn = absolute_name(name)?;
         let mut retries_left = self.retries;
         let mut backoff = self.retry_backoff;
@@ -175,6 +182,9 @@ impl HickoryDns {
     }
 }
 
+/// Longest name in presentation form without the root dot (RFC 1035 §2.3.4: 255 wire octets).
+const MAX_NAME_OCTETS: usize = 253;
+
 /// Queries in flight per resolver lane, and the most lanes.
 const QUERIES_PER_LANE: usize = 256;
 const MAX_LANES: usize = 16;
@@ -192,6 +202,9 @@ fn build_resolver(config: ResolverConfig, settings: &DnsSettings) -> Result<Toki
     options.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
     options.try_tcp_on_error = true;
     options.os_port_selection = true;
+    // Several --resolver flags fail over in the order given.
+    options.server_ordering_strategy =
+        hickory_resolver::config::ServerOrderingStrategy::UserProvidedOrder;
     builder
         .build()
         .map_err(|e| format!("cannot build the resolver: {e}"))
@@ -347,5 +360,29 @@ fn concatenate(strings: &[Box<[u8]>]) -> String {
     match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Dns;
+
+    #[tokio::test]
+    async fn a_name_longer_than_dns_allows_does_not_exist() {
+        // Nothing listens on the discard port: a query that went out would fail, not NXDOMAIN.
+        let settings = DnsSettings {
+            nameservers: vec!["127.0.0.1:9".parse().unwrap()],
+            timeout: Duration::from_millis(200),
+            attempts: 1,
+            retries: 0,
+            ..DnsSettings::default()
+        };
+        let dns = HickoryDns::new(&settings).unwrap();
+        let long = format!("_mta-sts.{}.example", vec!["a".repeat(60); 4].join("."));
+        assert!(long.len() > MAX_NAME_OCTETS);
+        let answer = dns.txt(&long).await.unwrap();
+        assert_eq!(answer.status, NameStatus::NxDomain);
+        assert!(answer.records.is_empty());
     }
 }

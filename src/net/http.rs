@@ -85,7 +85,14 @@ impl Resolve for PinnedResolver {
         Box::pin(async move {
             match found {
                 Some(addresses) => Ok(Box::new(addresses.into_iter()) as Addrs),
-                None => Err(format!("no approved address for {host}").into()),
+                // Only an explicit `--proxy` host is connected to without being pinned (policy
+                // hosts always are); it is the user's own infrastructure, resolved by the system.
+                None => match tokio::net::lookup_host((host.as_str(), 0)).await {
+                    Ok(addresses) => {
+                        Ok(Box::new(addresses.collect::<Vec<_>>().into_iter()) as Addrs)
+                    }
+                    Err(error) => Err(format!("cannot resolve {host}: {error}").into()),
+                },
             }
         })
     }

@@ -119,6 +119,11 @@ impl ParquetResultWriter {
                 std::fs::remove_dir_all(&parts).map_err(io_error)?;
             }
         }
+        if mode == WriteMode::Append && path.exists() && parts.exists() {
+            // The earlier run merged its parts but died before removing them: the output file
+            // already holds every row, so the parts are stale and must not be merged twice.
+            std::fs::remove_dir_all(&parts).map_err(io_error)?;
+        }
         if !parts.is_dir() {
             std::fs::create_dir(&parts).map_err(io_error)?;
         }

@@ -152,18 +152,19 @@ pub async fn run_job(
         .map_err(|e| format!("cannot finish the output: {e}"));
     let mut result = result?;
     closed?;
+    let wall = started.elapsed().as_secs_f64();
+    let checked_now = result.statistics.rows;
     if let Some(mut earlier) = resumed_statistics {
         earlier += &result.statistics;
         result.statistics = earlier;
     }
-    let wall = started.elapsed().as_secs_f64();
     let run = RunInfo {
         tool_version: metadata.tool_version,
         input: metadata.input,
         started: Some(metadata.scan_started),
         finished: Some(format_millis(now_millis())),
         wall_seconds: Some(wall),
-        domains_per_second: (wall > 0.0).then(|| result.statistics.rows as f64 / wall),
+        domains_per_second: (wall > 0.0).then(|| checked_now as f64 / wall),
         resolver: Some(metadata.resolver),
         settings: Some(metadata.settings),
         interrupted: result.interrupted,

@@ -40,6 +40,10 @@ impl Done {
         if format != Format::Parquet {
             truncate_partial_line(path)
                 .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
+            // Killed before its first flush: not even a header was written.
+            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                return Ok(done);
+            }
         }
         for row in read_results(path, Some(format))? {
             let row = row.map_err(|e| format!("cannot resume from {}: {e}", path.display()))?;
@@ -110,6 +114,18 @@ mod tests {
             truncate_partial_line(&path).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), kept);
         }
+    }
+
+    #[test]
+    fn a_scan_killed_before_its_first_flush_resumes_from_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [Format::Csv, Format::Jsonl] {
+            let path = dir.path().join(format!("out.{}", format.extension()));
+            std::fs::write(&path, b"").unwrap();
+            assert_eq!(Done::load(&path, format).unwrap().rows(), 0);
+        }
+        let missing = dir.path().join("none.parquet");
+        assert_eq!(Done::load(&missing, Format::Parquet).unwrap().rows(), 0);
     }
 
     #[test]

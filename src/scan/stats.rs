@@ -53,7 +53,7 @@ struct RowFacts {
     enforce: bool,
 }
 
-/// Log-scale rank bins: the labels, and the exclusive upper bounds.
+/// Log-scale rank bins: the labels, and the inclusive upper bounds (rank 1000 is in the top 1k).
 pub const RANK_BINS: [(&str, i64); 6] = [
     ("1-1k", 1_000),
     ("1k-10k", 10_000),
@@ -80,13 +80,16 @@ pub struct Statistics {
     /// Among fetched policies: <1 day, 1 day–<1 week, 1 week–1 year, invalid.
     pub max_age: [u64; 4],
     pub funnel: Funnel,
-    /// Indexed like [`IssueCode::ALL`].
+    /// Domains carrying each code, indexed like [`IssueCode::ALL`].
     pub issues: Vec<u64>,
     pub delivery_at_risk: u64,
     /// Among domains with MX: (MTA-STS, TLS-RPT) = (yes,yes), (yes,no), (no,yes), (no,no).
     pub sts_by_tlsrpt: [u64; 4],
     pub tlsrpt_with_mx: u64,
     pub tlsrpt_with_sts: u64,
+    /// Denominators: domains whose `_smtp._tls` lookup completed (with MX / with MTA-STS).
+    pub tlsrpt_known_with_mx: u64,
+    pub tlsrpt_known_with_sts: u64,
     /// Rows with at least one failed lookup.
     pub lookup_failures: u64,
     pub error_causes: BTreeMap<String, u64>,
@@ -96,6 +99,7 @@ pub struct Statistics {
     pub ranked: u64,
     pub self_hosted: u64,
     pub delegated: u64,
+    /// Delegated domains per provider ([`provider_of`] the CNAME target).
     pub delegation_targets: BTreeMap<String, u64>,
     /// Earliest and latest `scanned_at` (ms), for summaries recomputed from files.
     pub first_scanned_at: Option<i64>,
@@ -145,8 +149,14 @@ impl Statistics {
                     .map_or(report.scanned_at, |t| t.max(report.scanned_at)),
             );
         }
+        // Domains per code, not occurrences: a row with three uncovered MX hosts counts once.
+        let mut seen: u64 = 0;
         for issue in &report.issues {
-            self.issues[issue.code as usize] += 1;
+            let bit = 1u64 << (issue.code as u32);
+            if seen & bit == 0 {
+                seen |= bit;
+                self.issues[issue.code as usize] += 1;
+            }
         }
         if report.outcome == Outcome::InputError {
             return;
@@ -187,7 +197,13 @@ impl Statistics {
             self.count_funnel(report);
         }
         self.delivery_at_risk += u64::from(report.delivery_at_risk);
-        if with_mx {
+        // A failed _smtp._tls lookup is unknown, not "no": it leaves both numerator and denominator.
+        let tlsrpt_known = !report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("_smtp._tls TXT lookup failed"));
+        if with_mx && tlsrpt_known {
+            self.tlsrpt_known_with_mx += 1;
             let cell = match (report.has_mta_sts, report.tls_rpt) {
                 (true, true) => 0,
                 (true, false) => 1,
@@ -197,7 +213,10 @@ impl Statistics {
             self.sts_by_tlsrpt[cell] += 1;
             self.tlsrpt_with_mx += u64::from(report.tls_rpt);
         }
-        self.tlsrpt_with_sts += u64::from(report.tls_rpt && report.has_mta_sts);
+        if tlsrpt_known && report.has_mta_sts {
+            self.tlsrpt_known_with_sts += 1;
+            self.tlsrpt_with_sts += u64::from(report.tls_rpt);
+        }
         self.count_failures(report);
         if let Some(tld) = report.domain.rsplit('.').next().filter(|t| !t.is_empty()) {
             count_group(&mut self.by_tld, tld, &facts);
@@ -206,7 +225,7 @@ impl Statistics {
             self.ranked += 1;
             let bin = RANK_BINS
                 .iter()
-                .position(|(_, upper)| rank < *upper)
+                .position(|(_, upper)| rank <= *upper)
                 .unwrap_or(RANK_BINS.len() - 1);
             self.by_rank[bin].add(&facts);
         }
@@ -218,7 +237,7 @@ impl Statistics {
             {
                 Some(target) => {
                     self.delegated += 1;
-                    count_key(&mut self.delegation_targets, target, 1);
+                    count_key(&mut self.delegation_targets, provider_of(target), 1);
                 }
                 None => self.self_hosted += 1,
             }
@@ -326,17 +345,14 @@ impl std::ops::AddAssign<&Statistics> for Statistics {
         add_arrays(&mut self.sts_by_tlsrpt, &other.sts_by_tlsrpt);
         self.tlsrpt_with_mx += other.tlsrpt_with_mx;
         self.tlsrpt_with_sts += other.tlsrpt_with_sts;
+        self.tlsrpt_known_with_mx += other.tlsrpt_known_with_mx;
+        self.tlsrpt_known_with_sts += other.tlsrpt_known_with_sts;
         self.lookup_failures += other.lookup_failures;
         for (cause, count) in &other.error_causes {
             count_key(&mut self.error_causes, cause, *count);
         }
         for (tld, counts) in &other.by_tld {
-            match self.by_tld.get_mut(tld.as_str()) {
-                Some(mine) => mine.merge(counts),
-                None => {
-                    self.by_tld.insert(tld.clone(), *counts);
-                }
-            }
+            merge_group(&mut self.by_tld, tld, counts);
         }
         for (mine, theirs) in self.by_rank.iter_mut().zip(&other.by_rank) {
             mine.merge(theirs);
@@ -381,6 +397,38 @@ fn count_group(map: &mut BTreeMap<String, GroupCounts>, key: &str, facts: &RowFa
     } else {
         let key = if map.len() < MAP_LIMIT { key } else { OTHER };
         map.entry(key.to_owned()).or_default().add(facts);
+    }
+}
+
+fn merge_group(map: &mut BTreeMap<String, GroupCounts>, key: &str, counts: &GroupCounts) {
+    if let Some(existing) = map.get_mut(key) {
+        existing.merge(counts);
+    } else {
+        let key = if map.len() < MAP_LIMIT { key } else { OTHER };
+        map.entry(key.to_owned()).or_default().merge(counts);
+    }
+}
+
+/// The provider behind a delegation target: its registrable domain, approximated as the last
+/// two labels, or three under a two-letter country code with a short second level (`co.uk`).
+/// Hosted MTA-STS gives each customer its own target, so the full name would count each once.
+pub fn provider_of(target: &str) -> &str {
+    let labels: Vec<usize> = target.match_indices('.').map(|(i, _)| i).collect();
+    let keep = match labels.as_slice() {
+        [.., a, b] => {
+            let tld = &target[b + 1..];
+            let second = &target[a + 1..*b];
+            if tld.len() == 2 && second.len() <= 3 && labels.len() >= 3 {
+                3
+            } else {
+                2
+            }
+        }
+        _ => return target,
+    };
+    match labels.len().checked_sub(keep) {
+        Some(index) => &target[labels[index] + 1..],
+        None => target,
     }
 }
 
@@ -494,7 +542,8 @@ struct LookupErrors {
 struct Hosting {
     self_hosted: u64,
     delegated: u64,
-    top10_targets: Vec<Named<Counted>>,
+    /// Providers (registrable domain of the CNAME target), by domains delegated to them.
+    top10_providers: Vec<Named<Counted>>,
 }
 
 fn top(map: &BTreeMap<String, u64>, n: usize) -> Vec<Named<Counted>> {
@@ -552,8 +601,8 @@ impl Statistics {
                 .collect(),
             delivery_at_risk: self.delivery_at_risk,
             tls_rpt: TlsRptAdoption {
-                among_mx_domains: share(self.tlsrpt_with_mx, self.with_mx),
-                among_mta_sts_domains: share(self.tlsrpt_with_sts, self.mta_sts),
+                among_mx_domains: share(self.tlsrpt_with_mx, self.tlsrpt_known_with_mx),
+                among_mta_sts_domains: share(self.tlsrpt_with_sts, self.tlsrpt_known_with_sts),
                 mta_sts_and_tls_rpt: self.sts_by_tlsrpt[0],
                 mta_sts_only: self.sts_by_tlsrpt[1],
                 tls_rpt_only: self.sts_by_tlsrpt[2],
@@ -583,7 +632,7 @@ impl Statistics {
             policy_hosting: Hosting {
                 self_hosted: self.self_hosted,
                 delegated: self.delegated,
-                top10_targets: top(&self.delegation_targets, 10),
+                top10_providers: top(&self.delegation_targets, 10),
             },
         }
     }
@@ -723,5 +772,60 @@ impl Statistics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issues::Issue;
+
+    #[test]
+    fn providers_group_customer_specific_targets() {
+        for (target, provider) in [
+            ("mta-sts.provider.test", "provider.test"),
+            ("_mta-sts.customer42.hosted-sts.net", "hosted-sts.net"),
+            ("mta-sts.tenant.mailhost.co.uk", "mailhost.co.uk"),
+            ("example.com", "example.com"),
+            ("localhost", "localhost"),
+        ] {
+            assert_eq!(provider_of(target), provider, "{target}");
+        }
+    }
+
+    #[test]
+    fn rank_bins_include_their_upper_bound_and_codes_count_once_per_domain() {
+        let mut statistics = Statistics::new();
+        for rank in [1, 1000, 1001, 1_000_000] {
+            let mut report = DomainReport::new(format!("d{rank}.test"), String::new(), Some(rank));
+            report.mx_hosts = vec!["mx.test".into()];
+            for host in ["a", "b", "c"] {
+                report
+                    .issues
+                    .push(Issue::new(IssueCode::MxNotCovered, host));
+            }
+            statistics.add(&report);
+        }
+        let bins: Vec<u64> = statistics.by_rank.iter().map(|g| g.domains).collect();
+        assert_eq!(bins, [2, 1, 0, 1, 0, 0]);
+        assert_eq!(statistics.issue_count(IssueCode::MxNotCovered), 4);
+    }
+
+    #[test]
+    fn a_failed_tlsrpt_lookup_is_unknown_not_no() {
+        let mut statistics = Statistics::new();
+        let mut failed = DomainReport::new("a.test".into(), String::new(), None);
+        failed.mx_hosts = vec!["mx.a.test".into()];
+        failed.add_error("_smtp._tls TXT lookup failed: SERVFAIL");
+        statistics.add(&failed);
+        let mut answered = DomainReport::new("b.test".into(), String::new(), None);
+        answered.mx_hosts = vec!["mx.b.test".into()];
+        answered.tls_rpt = true;
+        statistics.add(&answered);
+        assert_eq!(statistics.with_mx, 2);
+        assert_eq!(
+            (statistics.tlsrpt_with_mx, statistics.tlsrpt_known_with_mx),
+            (1, 1)
+        );
     }
 }
