@@ -81,7 +81,7 @@ async fn a_slow_name_server_is_waited_for_not_reported_as_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resolvers_fail_over_in_order() {
+async fn a_dead_resolver_is_failed_over() {
     let lab = TestInternet::start(LabOptions::default()).await.unwrap();
     // A name server that never answers (bound, silent) and one where nothing listens.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
