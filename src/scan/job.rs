@@ -114,6 +114,8 @@ pub async fn run_job(
         (target, false) => (create_writer(target, job.format, &metadata)?, None),
     };
     let resumed_statistics = done.as_ref().map(|done| done.statistics.clone());
+    // With --resume the bar counts only the rows still to check.
+    let already_done = done.as_ref().map_or(0, Done::rows);
     let progress = Progress::new(job.show_progress, None);
     if job.show_progress
         && let InputSource::File(path) = &job.input
@@ -126,7 +128,7 @@ pub async fn run_job(
         let bar_total = progress.total_setter();
         tokio::spawn(async move {
             if let Ok(Some(total)) = counted.await {
-                bar_total(total);
+                bar_total(total.saturating_sub(already_done));
             }
         });
     }
