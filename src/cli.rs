@@ -279,8 +279,10 @@ impl ScanArgs {
         let mut config = self.net.to_config()?;
         config.dns_rate = NonZeroU32::new(self.dns_rate);
         config.https_rate = NonZeroU32::new(self.https_rate);
-        if self.concurrency == 0 {
-            return Err("--concurrency must be at least 1".into());
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(format!(
+                "--concurrency must be between 1 and {MAX_CONCURRENCY}"
+            ));
         }
         // Domains waiting for DNS rate tokens wait inside their deadline: keep that queue
         // (about three lookups per domain) under half of --domain-timeout.
@@ -436,6 +438,9 @@ impl NetArgs {
         Ok(config)
     }
 }
+
+/// Most domains in flight: each holds about three sockets and some memory.
+const MAX_CONCURRENCY: usize = 100_000;
 
 /// `IP`, `IP:PORT`, `[IPv6]:PORT`.
 fn parse_resolver(text: &str) -> Result<SocketAddr, String> {

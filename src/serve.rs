@@ -35,6 +35,25 @@ pub const CHECK_PATH: &str = "/v1/security/mta-sts";
 /// The liveness endpoint.
 pub const HEALTH_PATH: &str = "/healthz";
 
+/// Longest wait for a request's headers (slowloris clients are cut off).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Fewest connections served at once, whatever `max_concurrent` is.
+const MIN_CONNECTIONS: usize = 256;
+
+/// Accepts a connection once a connection slot is free (the slot travels with it).
+async fn accept_within(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stream, _peer) = listener.accept().await?;
+    Ok((stream, slot))
+}
+
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest request deadline accepted (longer ones are surely a typo).
@@ -97,15 +116,22 @@ where
     });
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(settings.request_timeout);
+        .header_read_timeout(settings.request_timeout.min(HEADER_READ_TIMEOUT));
+    // Idle or slow clients must not exhaust the descriptors the checks' own sockets need.
+    let connection_slots = Arc::new(Semaphore::new(
+        settings
+            .max_concurrent
+            .saturating_mul(8)
+            .max(MIN_CONNECTIONS),
+    ));
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+            accepted = accept_within(&listener, &connection_slots) => {
+                let (stream, connection_slot) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(_) => {
                         // Per-connection failures (reset before accept, descriptor limits) pass.
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -122,6 +148,7 @@ where
                 tokio::spawn(async move {
                     // A client that goes away mid-request is its own business.
                     let _ = connection.await;
+                    drop(connection_slot);
                 });
             }
         }
@@ -179,7 +206,15 @@ where
                 );
             }
         };
-        let slot = match timeout_at(deadline, self.check_slots.clone().acquire_owned()).await {
+        // Wait for a slot at most half the deadline: a check that starts later could not finish
+        // in time, and under overload a quick 503 beats a queue of doomed requests.
+        let slot_deadline = Instant::now() + self.settings.request_timeout / 2;
+        let slot = match timeout_at(
+            slot_deadline.min(deadline),
+            self.check_slots.clone().acquire_owned(),
+        )
+        .await
+        {
             Ok(Ok(slot)) => slot,
             Ok(Err(_)) | Err(_) => {
                 let mut response = error_response(
@@ -200,14 +235,18 @@ where
         let validator = self.validator.clone();
         let checked_domain = domain.clone();
         // The check runs on its own task so it keeps its slot until its lookups end, even when
-        // the deadline passes first or the client disconnects.
+        // the client's deadline passes first or it disconnects; but never longer than one
+        // request timeout, so slots always come back.
+        let limit = self.settings.request_timeout;
         let check = tokio::spawn(async move {
-            let report = validator.check_domain(checked_domain, input, None).await;
+            let report =
+                tokio::time::timeout(limit, validator.check_domain(checked_domain, input, None))
+                    .await;
             drop(slot);
             report
         });
         match timeout_at(deadline, check).await {
-            Ok(Ok(report)) => match serde_json::to_vec(&report) {
+            Ok(Ok(Ok(report))) => match serde_json::to_vec(&report) {
                 Ok(body) => bytes_response(StatusCode::OK, body),
                 Err(error) => error_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,7 +259,7 @@ where
                 "the check stopped unexpectedly",
                 Some(&domain),
             ),
-            Err(_) => error_response(
+            Ok(Ok(Err(_))) | Err(_) => error_response(
                 StatusCode::GATEWAY_TIMEOUT,
                 &format!(
                     "the check did not finish within {} ms",

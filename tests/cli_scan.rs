@@ -68,6 +68,9 @@ async fn bad_arguments_and_unreadable_input_exit_with_2() {
     let list = dir.path().join("list.txt");
     std::fs::write(&list, "a.test\n").unwrap();
     for args in [
+        vec!["-o", "list.txt"],                       // the input itself
+        vec!["--summary", "/nonexistent-dir/s.json"], // found before scanning
+        vec!["--concurrency", "10000000"],
         vec!["-o", "out.xlsx"],
         vec!["-o", "-", "--format", "parquet"],
         vec!["--concurrency", "0"],
@@ -227,8 +230,26 @@ async fn the_open_file_soft_limit_is_raised_for_high_concurrency() {
         dir.path().join("out.csv").display()
     );
     let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    // Wait until the shell has exec'd the scanner and the scanner has started scanning.
+    let proc = format!("/proc/{}", child.id());
+    for _ in 0..100 {
+        let exe = std::fs::read_link(format!("{proc}/exe")).unwrap_or_default();
+        if exe.ends_with(
+            env!("CARGO_BIN_EXE_mta-sts-scan")
+                .rsplit('/')
+                .next()
+                .unwrap(),
+        ) && lab
+            .internet
+            .dns_queries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let limits = std::fs::read_to_string(format!("{proc}/limits")).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     let soft: u64 = limits

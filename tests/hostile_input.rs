@@ -22,7 +22,8 @@ fn hostile(n: usize) -> (Vec<u8>, Option<Option<&'static str>>) {
         2 => (format!("ok-{}.test", n % 97).into_bytes(), Some(None)), // duplicates, NXDOMAIN
         3 => (b"nul\0byte.test".to_vec(), Some(Some("character"))),
         4 => (b"caf\xe9.test".to_vec(), Some(Some("UTF-8"))),
-        5 => (vec![b'a'; 10 * 1024], Some(Some("octets"))),
+        5 if n % 32 == 5 => (vec![b'a'; 10 * 1024], Some(Some("octets"))),
+        5 => (vec![b'b'; 40 * 1024], Some(Some("longer than"))), // cut at 16 KiB
         6 => (b"https://www.example.com/login".to_vec(), Some(Some("URL"))),
         7 => (b"ceo@example.com".to_vec(), Some(Some("e-mail"))),
         8 => (b"198.51.100.7".to_vec(), Some(Some("IP"))),

@@ -262,16 +262,20 @@ async fn a_full_server_answers_503_and_an_overdue_check_504() {
         "504 after {overdue_after:?}"
     );
 
-    // The slot frees up when the tarpit lookup ends (the lab's 2 s connect timeout).
+    // The slot frees up when the tarpit check reaches its own bound (one request timeout),
+    // before its lookups would have ended (the lab's 2 s connect timeout).
     let answered = loop {
         let answer = get(server.check_url("valid-enforce-1.test")).await;
         if answer.status == StatusCode::OK {
             break started.elapsed();
         }
-        assert_eq!(
+        assert!(
+            matches!(
+                answer.status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+            ),
+            "{} {}",
             answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
             answer.json
         );
         assert!(
@@ -280,8 +284,8 @@ async fn a_full_server_answers_503_and_an_overdue_check_504() {
         );
     };
     assert!(
-        answered >= Duration::from_millis(1900),
-        "the tarpit check gave its slot back after {answered:?}, before its lookup ended"
+        answered >= Duration::from_millis(500),
+        "the tarpit check gave its slot back after {answered:?}, before its bound"
     );
 }
 

@@ -196,6 +196,9 @@ fn open_sink(
 struct WholeLines {
     file: File,
     buffer: Vec<u8>,
+    /// Set at the first failed write: nothing more is written, so a full disk cannot leave
+    /// duplicated or torn lines behind.
+    failed: bool,
 }
 
 /// Bytes buffered before complete lines are written out.
@@ -206,13 +209,23 @@ impl WholeLines {
         WholeLines {
             file,
             buffer: Vec::with_capacity(WHOLE_LINES_BUFFER * 2),
+            failed: false,
         }
     }
 
     /// Writes every complete line buffered so far, keeping an unfinished tail.
     fn write_complete_lines(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::Error::other(
+                "an earlier write to this file failed",
+            ));
+        }
         if let Some(last_newline) = self.buffer.iter().rposition(|&b| b == b'\n') {
-            self.file.write_all(&self.buffer[..=last_newline])?;
+            if let Err(error) = self.file.write_all(&self.buffer[..=last_newline]) {
+                self.failed = true;
+                self.buffer.clear();
+                return Err(error);
+            }
             self.buffer.drain(..=last_newline);
         }
         Ok(())
@@ -236,9 +249,8 @@ impl Write for WholeLines {
 
 impl Drop for WholeLines {
     fn drop(&mut self) {
-        // Whatever is left at the very end (normally nothing: every record ends in a newline).
+        // Whole lines only, even at the very end (every record ends in a newline anyway).
         let _ = self.write_complete_lines();
-        let _ = self.file.write_all(&self.buffer);
     }
 }
 

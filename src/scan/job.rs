@@ -91,6 +91,15 @@ pub async fn run_job(
 ) -> Result<JobResult, String> {
     let started_at = now_millis();
     let started = Instant::now();
+    refuse_overwriting_the_input(job)?;
+    if let Some(path) = &job.summary {
+        // Find an unwritable summary path now, not after hours of scanning.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
+    }
     let reader = job.input.open()?;
     let validator = config.build_validator()?;
     let metadata = RunMetadata {
@@ -178,6 +187,29 @@ pub async fn run_job(
         statistics: result.statistics,
         run,
     })
+}
+
+/// `scan list.csv -o list.csv` would truncate the list before reading it.
+fn refuse_overwriting_the_input(job: &ScanJob) -> Result<(), String> {
+    let InputSource::File(input) = &job.input else {
+        return Ok(());
+    };
+    let Ok(input) = input.canonicalize() else {
+        return Ok(()); // opening the input reports it
+    };
+    let output = match &job.output {
+        OutputTarget::File(path) => Some(path),
+        OutputTarget::Stdout => None,
+    };
+    for path in output.into_iter().chain(job.summary.as_ref()) {
+        if path.canonicalize().is_ok_and(|p| p == input) {
+            return Err(format!(
+                "{} is the input: refusing to overwrite it",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the summary JSON.

@@ -90,18 +90,29 @@ where
             rows.map(|row| check_row(validator, row, timeout))
                 .buffer_unordered(settings.concurrency.max(1))
         );
-        let mut last_flush = Instant::now();
-        while let Some(report) = reports.next().await {
-            writer
-                .write(&report)
-                .map_err(|e| format!("cannot write the output: {e}"))?;
-            statistics.add(&report);
-            progress.record(&report);
-            if last_flush.elapsed() >= settings.flush_interval {
-                writer
-                    .flush()
-                    .map_err(|e| format!("cannot write the output: {e}"))?;
-                last_flush = Instant::now();
+        // Flush on a clock, not only when rows arrive: a stalled input must not hold rows back.
+        let mut flush_timer = tokio::time::interval(settings.flush_interval);
+        flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unflushed = false;
+        loop {
+            tokio::select! {
+                report = reports.next() => {
+                    let Some(report) = report else { break };
+                    writer
+                        .write(&report)
+                        .map_err(|e| format!("cannot write the output: {e}"))?;
+                    statistics.add(&report);
+                    progress.record(&report);
+                    unflushed = true;
+                }
+                _ = flush_timer.tick() => {
+                    if unflushed {
+                        writer
+                            .flush()
+                            .map_err(|e| format!("cannot write the output: {e}"))?;
+                        unflushed = false;
+                    }
+                }
             }
         }
     }

@@ -84,7 +84,8 @@ impl Progress {
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            if bar.position() % MESSAGE_EVERY == 0 {
+            let position = bar.position();
+            if position <= MESSAGE_EVERY || position % MESSAGE_EVERY == 0 {
                 bar.set_message(self.counts_text());
             }
         }

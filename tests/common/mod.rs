@@ -9,13 +9,8 @@ use mta_sts_scan::lab::{LabOptions, TestInternet};
 
 pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mta-sts-scan"));
-    command
-        .env_remove("MTA_STS_SCAN_LOG_FORMAT")
-        .env_remove("MTA_STS_SCAN_LISTEN")
-        .env_remove("MTA_STS_SCAN_RESOLVER")
-        .env_remove("MTA_STS_SCAN_SHARD")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID");
+    // Hermetic: no MTA_STS_SCAN_*, JOB_COMPLETION_INDEX or proxy setting leaks in from outside.
+    command.env_clear();
     command
 }
 
