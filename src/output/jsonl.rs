@@ -87,10 +87,23 @@ impl<R: BufRead> Iterator for JsonlRows<R> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
+            // A corrupt file must not make one "line" take all memory: read at most MAX_LINE.
+            let read =
+                std::io::Read::take(&mut self.reader, MAX_LINE).read_until(b'\n', &mut self.line);
+            match read {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line_number += 1;
+                    if self.line.len() as u64 >= MAX_LINE && !self.line.ends_with(b"\n") {
+                        if let Err(err) = skip_rest_of_line(&mut self.reader) {
+                            self.done = true;
+                            return Some(Err(format!("{}: {err}", self.source)));
+                        }
+                        return Some(Err(format!(
+                            "{}: line {}: longer than {MAX_LINE} bytes",
+                            self.source, self.line_number
+                        )));
+                    }
                     if self.line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
@@ -105,6 +118,29 @@ impl<R: BufRead> Iterator for JsonlRows<R> {
             }
         }
         None
+    }
+}
+
+/// Longest line read back; a result line is a few kilobytes.
+const MAX_LINE: u64 = 1 << 20;
+
+/// Discards input up to and including the next newline.
+fn skip_rest_of_line<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(());
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = available.len();
+                reader.consume(all);
+            }
+        }
     }
 }
 
@@ -339,6 +375,17 @@ impl<'de> Deserialize<'de> for Rfc3339Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_over_long_line_is_one_error_and_reading_goes_on() {
+        let mut file = vec![b'{'; (MAX_LINE as usize) * 2];
+        file.push(b'\n');
+        file.extend_from_slice(b"not json\n");
+        let rows: Vec<_> = JsonlRows::new(&file[..], "test".to_owned()).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].as_ref().unwrap_err().contains("longer than"));
+        assert!(rows[1].as_ref().unwrap_err().contains("line 2"));
+    }
 
     #[test]
     fn unknown_issue_codes_are_skipped_and_unknown_severities_default() {
