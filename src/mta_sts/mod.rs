@@ -129,12 +129,29 @@ pub(crate) fn scan_records<'a, I: IntoIterator<Item = &'a str>>(
 
 /// A record that begins with `tag` followed by `*WSP ";"` or its end.
 pub(crate) fn begins_with_tag(record: &str, tag: &str) -> bool {
-    match record.strip_prefix(tag) {
-        Some(rest) => {
-            let rest = rest.trim_start_matches(is_wsp);
-            rest.is_empty() || rest.starts_with(';')
-        }
-        None => false,
+    fields_after_tag(record, tag).is_ok()
+}
+
+/// Why a record's version tag is not where the grammar puts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagError {
+    /// The record does not begin with the tag.
+    Missing,
+    /// The tag is not followed by `*WSP ";"` or the end.
+    NoDelimiter,
+}
+
+/// The fields after the version tag: RFC 8461 §3.1 `sts-version sts-field-delim` and RFC 8460 §3
+/// `tlsrpt-version field-delim`, i.e. the tag first (case-sensitive), then `*WSP ";"` or nothing.
+pub(crate) fn fields_after_tag<'a>(record: &'a str, tag: &str) -> Result<&'a str, TagError> {
+    let rest = record
+        .strip_prefix(tag)
+        .ok_or(TagError::Missing)?
+        .trim_start_matches(is_wsp);
+    if rest.is_empty() {
+        Ok("")
+    } else {
+        rest.strip_prefix(';').ok_or(TagError::NoDelimiter)
     }
 }
 

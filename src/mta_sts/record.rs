@@ -18,8 +18,8 @@
 //!   the id no longer reliably signals a policy change.
 
 use super::{
-    NearMiss, RecordScan, describe_near_miss, ext_value_error, is_ext_name, is_wsp, quote,
-    scan_records, trim_wsp,
+    NearMiss, RecordScan, TagError, describe_near_miss, ext_value_error, fields_after_tag,
+    is_ext_name, is_wsp, quote, scan_records, trim_wsp,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -141,25 +141,15 @@ fn check_id(id: &str) -> Result<(), Issue> {
 /// The first violation found is returned: [`IssueCode::StsRecordIdInvalid`] for the `id`,
 /// [`IssueCode::StsRecordSyntax`] for everything else.
 pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
-    // §3.1: `sts-version` first, case-sensitive.
-    let Some(rest) = record.strip_prefix(VERSION) else {
-        return Err(syntax(format!(
-            "record does not begin with v=STSv1: {}",
-            quote(record)
-        )));
-    };
-    // §3.1: `sts-field-delim = *WSP ";" *WSP` after the version, or nothing at all.
-    let rest = rest.trim_start_matches(is_wsp);
-    let fields = if rest.is_empty() {
-        ""
-    } else if let Some(fields) = rest.strip_prefix(';') {
-        fields
-    } else {
-        return Err(syntax(format!(
-            "v=STSv1 must be followed by ';': found {}",
-            quote(record)
-        )));
-    };
+    // §3.1: `sts-version` first, case-sensitive, then `sts-field-delim` or nothing at all.
+    let fields = fields_after_tag(record, VERSION).map_err(|error| {
+        syntax(match error {
+            TagError::Missing => format!("record does not begin with v=STSv1: {}", quote(record)),
+            TagError::NoDelimiter => {
+                format!("v=STSv1 must be followed by ';': found {}", quote(record))
+            }
+        })
+    })?;
 
     let mut id: Option<&str> = None;
     let mut extensions = Vec::new();

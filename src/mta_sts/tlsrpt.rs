@@ -14,8 +14,8 @@
 //! (senders may use either one, so reports may go to the wrong place).
 
 use super::{
-    RecordScan, describe_near_miss, ext_value_error, is_ext_name, is_wsp, quote, scan_records,
-    trim_wsp,
+    RecordScan, TagError, describe_near_miss, ext_value_error, fields_after_tag, is_ext_name,
+    is_wsp, quote, scan_records, trim_wsp,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -70,24 +70,20 @@ pub fn evaluate_tlsrpt_records<'a, I: IntoIterator<Item = &'a str>>(records: I) 
 
 /// Parses one candidate record (RFC 8460 §3) and returns its `rua` URIs, borrowed.
 pub fn parse_tlsrpt_record(record: &str) -> Result<Vec<&str>, Issue> {
-    let Some(rest) = record.strip_prefix(VERSION) else {
-        return Err(invalid(format!(
-            "record does not begin with v=TLSRPTv1: {}",
-            quote(record)
-        )));
-    };
-    // §3: `field-delim = *WSP ";" *WSP` after the version, or nothing.
-    let rest = rest.trim_start_matches(is_wsp);
-    let fields = if rest.is_empty() {
-        ""
-    } else if let Some(fields) = rest.strip_prefix(';') {
-        fields
-    } else {
-        return Err(invalid(format!(
-            "v=TLSRPTv1 must be followed by ';': found {}",
-            quote(record)
-        )));
-    };
+    // §3: `tlsrpt-version` first, then `field-delim` or nothing.
+    let fields = fields_after_tag(record, VERSION).map_err(|error| {
+        invalid(match error {
+            TagError::Missing => {
+                format!("record does not begin with v=TLSRPTv1: {}", quote(record))
+            }
+            TagError::NoDelimiter => {
+                format!(
+                    "v=TLSRPTv1 must be followed by ';': found {}",
+                    quote(record)
+                )
+            }
+        })
+    })?;
     let mut rua: Option<Vec<&str>> = None;
     for field in fields.split(';') {
         let field = trim_wsp(field);
