@@ -899,7 +899,7 @@ mod tests {
                 mx: &["mailserver.adisa.org.uk"],
                 codes: &[],
             },
-            // UTF-8 byte-order mark, CRLF, wildcards.
+            // UTF-8 byte-order mark (reported, spec §3 `policy_bom`), CRLF, wildcards.
             Case {
                 file: "0056.txt",
                 mode: Some(Mode::Enforce),
@@ -909,7 +909,7 @@ mod tests {
                     "aspmx.l.google.com",
                     "*.googlemail.com",
                 ],
-                codes: &[],
+                codes: &[PolicyBom],
             },
             // UTF-16 with a byte-order mark.
             Case {
