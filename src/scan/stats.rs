@@ -822,4 +822,92 @@ mod tests {
             (1, 1)
         );
     }
+
+    /// Issue 9: statistics count typed facts, never message text. Reports built by the real
+    /// decision from hand-made facts give the same statistics after every message is reworded.
+    #[test]
+    fn rewording_messages_changes_no_statistic() {
+        use crate::net::{AddressAnswer, DnsFailure, FetchFailure, MxAnswer, NameStatus, TxtAnswer};
+        use crate::validate::decide;
+        use crate::validate::facts::{DomainFacts, FetchAttempt, PolicyFacts};
+        let txt = |records: &[&str]| -> Result<TxtAnswer, DnsFailure> {
+            Ok(TxtAnswer {
+                status: NameStatus::Exists,
+                records: records.iter().map(|r| (*r).to_owned()).collect(),
+                cname: None,
+            })
+        };
+        let base = |domain: &str| DomainFacts {
+            domain: domain.to_owned(),
+            input: domain.to_owned(),
+            rank: Some(5),
+            scanned_at: 10,
+            duration_ms: 1,
+            sts: txt(&["v=STSv1; id=1"]),
+            tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:r@x.test"]),
+            mx: Ok(MxAnswer {
+                status: NameStatus::Exists,
+                hosts: vec![(10, format!("mx.{domain}"))],
+            }),
+            policy: Some(PolicyFacts {
+                host: format!("mta-sts.{domain}"),
+                probing: false,
+                addresses: Ok(AddressAnswer {
+                    status: NameStatus::Exists,
+                    addresses: vec!["192.0.2.1".parse().unwrap()],
+                    cname: None,
+                }),
+                attempt: FetchAttempt::Fetched {
+                    addresses: vec!["192.0.2.1".parse().unwrap()],
+                    result: Err(FetchFailure::Connect("refused".into())),
+                },
+            }),
+        };
+        let facts = vec![
+            base("a.test"),
+            DomainFacts {
+                tlsrpt: Err(DnsFailure::ServFail),
+                ..base("b.test")
+            },
+            DomainFacts {
+                mx: Err(DnsFailure::Timeout),
+                ..base("c.test")
+            },
+            DomainFacts {
+                sts: Err(DnsFailure::Refused),
+                policy: None,
+                ..base("d.test")
+            },
+            DomainFacts {
+                policy: base("e.test").policy.map(|p| PolicyFacts {
+                    addresses: Err(DnsFailure::ServFail),
+                    attempt: FetchAttempt::NoAddress,
+                    ..p
+                }),
+                ..base("e.test")
+            },
+        ];
+        let reports: Vec<DomainReport> = facts.into_iter().map(decide).collect();
+        let mut original = Statistics::new();
+        let mut reworded = Statistics::new();
+        for report in &reports {
+            original.add(report);
+            let mut changed = report.clone();
+            changed.error = changed.error.map(|_| "something went wrong".to_owned());
+            for issue in &mut changed.issues {
+                issue.message = "reworded".to_owned();
+            }
+            reworded.add(&changed);
+        }
+        assert_eq!(original, reworded);
+        // And the typed facts are what was counted.
+        assert_eq!(original.lookup_failures, 4);
+        assert_eq!(original.funnel.attempted, 4);
+        assert_eq!(original.funnel.tcp_failed, 3);
+        assert_eq!(original.funnel.dns_failed, 1);
+        assert_eq!(original.tlsrpt_known_with_mx, 3);
+        assert_eq!(original.error_causes.get("tlsrpt_txt:servfail"), Some(&1));
+        assert_eq!(original.error_causes.get("policy_host:servfail"), Some(&1));
+        assert_eq!(original.outcome_count(Outcome::Error), 2);
+    }
 }

@@ -528,3 +528,477 @@ fn hex_sha256(body: &[u8]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    //! Socket-free table tests of the decision: one row per spec code and outcome rule, with
+    //! facts built by hand.
+
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::net::{AddressAnswer, FetchStage};
+
+    const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx1.d.test\nmx: *.d.test\nmax_age: 604800\n";
+
+    fn txt(records: &[&str]) -> Result<TxtAnswer, DnsFailure> {
+        Ok(TxtAnswer {
+            status: NameStatus::Exists,
+            records: records.iter().map(|r| (*r).to_owned()).collect(),
+            cname: None,
+        })
+    }
+
+    fn served(status: u16, content_type: &str, body: &[u8]) -> FetchAttempt {
+        FetchAttempt::Fetched {
+            addresses: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+            result: Ok(FetchedPolicy {
+                status,
+                content_type: Some(content_type.to_owned()),
+                location: (300..400)
+                    .contains(&status)
+                    .then(|| "https://elsewhere.test/".to_owned()),
+                body: body.to_vec(),
+            }),
+        }
+    }
+
+    fn failed(failure: FetchFailure) -> FetchAttempt {
+        FetchAttempt::Fetched {
+            addresses: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+            result: Err(failure),
+        }
+    }
+
+    fn addresses(list: &[IpAddr]) -> Result<AddressAnswer, DnsFailure> {
+        Ok(AddressAnswer {
+            status: NameStatus::Exists,
+            addresses: list.to_vec(),
+            cname: None,
+        })
+    }
+
+    /// A valid, enforced, reported domain `d.test` with MX `mx1.d.test`, `mx2.d.test`.
+    fn base() -> DomainFacts {
+        DomainFacts {
+            domain: "d.test".into(),
+            input: "d.test".into(),
+            rank: None,
+            scanned_at: 1,
+            duration_ms: 2,
+            sts: txt(&["v=STSv1; id=1"]),
+            tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:r@d.test"]),
+            mx: Ok(MxAnswer {
+                status: NameStatus::Exists,
+                hosts: vec![(10, "mx1.d.test".into()), (20, "mx2.d.test".into())],
+            }),
+            policy: Some(PolicyFacts {
+                host: "mta-sts.d.test".into(),
+                probing: false,
+                addresses: addresses(&[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))]),
+                attempt: served(200, "text/plain", ENFORCE.as_bytes()),
+            }),
+        }
+    }
+
+    fn with_policy(change: impl FnOnce(&mut PolicyFacts)) -> DomainFacts {
+        let mut facts = base();
+        if let Some(policy) = facts.policy.as_mut() {
+            change(policy);
+        }
+        facts
+    }
+
+    fn with_body(body: &str) -> DomainFacts {
+        with_policy(|p| p.attempt = served(200, "text/plain", body.as_bytes()))
+    }
+
+    type Row = (&'static str, DomainFacts, Outcome, &'static [IssueCode]);
+
+    #[test]
+    fn outcome_and_codes_per_spec_rule() {
+        use IssueCode::*;
+        let nx_mx = Ok(MxAnswer {
+            status: NameStatus::NxDomain,
+            hosts: vec![],
+        });
+        let rows: Vec<Row> = vec![
+            ("valid enforce", base(), Outcome::Valid, &[]),
+            // §4 absent / nxdomain / mx
+            (
+                "no record",
+                DomainFacts {
+                    sts: txt(&["v=spf1 -all"]),
+                    policy: None,
+                    ..base()
+                },
+                Outcome::Absent,
+                &[StsRecordMissing],
+            ),
+            (
+                "nxdomain",
+                DomainFacts {
+                    mx: nx_mx,
+                    policy: None,
+                    ..base()
+                },
+                Outcome::Absent,
+                &[DomainNxdomain],
+            ),
+            (
+                "no mx",
+                DomainFacts {
+                    mx: Ok(MxAnswer {
+                        status: NameStatus::Exists,
+                        hosts: vec![],
+                    }),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[MxMissing],
+            ),
+            // §4 error: the _mta-sts lookup, or the policy host's, failed
+            (
+                "sts servfail",
+                DomainFacts {
+                    sts: Err(DnsFailure::ServFail),
+                    policy: None,
+                    ..base()
+                },
+                Outcome::Error,
+                &[DnsLookupFailed],
+            ),
+            (
+                "policy host timeout",
+                with_policy(|p| {
+                    p.addresses = Err(DnsFailure::Timeout);
+                    p.attempt = FetchAttempt::NoAddress;
+                }),
+                Outcome::Error,
+                &[DnsLookupFailed],
+            ),
+            (
+                "mx refused: not the verdict's lookup",
+                DomainFacts {
+                    mx: Err(DnsFailure::Refused),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[DnsLookupFailed],
+            ),
+            // §2 record rules
+            (
+                "multiple",
+                DomainFacts {
+                    sts: txt(&["v=STSv1; id=1", "v=STSv1; id=2"]),
+                    ..base()
+                },
+                Outcome::Invalid,
+                &[StsRecordMultiple],
+            ),
+            (
+                "trailing whitespace",
+                DomainFacts {
+                    sts: txt(&["v=STSv1; id=1 "]),
+                    ..base()
+                },
+                Outcome::Invalid,
+                &[StsRecordSyntax],
+            ),
+            (
+                "bad id",
+                DomainFacts {
+                    sts: txt(&["v=STSv1; id=a-b"]),
+                    ..base()
+                },
+                Outcome::Invalid,
+                &[StsRecordIdInvalid],
+            ),
+            (
+                "duplicate field",
+                DomainFacts {
+                    sts: txt(&["v=STSv1; id=1; id=2"]),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[StsRecordDuplicateField],
+            ),
+            // §3.3 fetch
+            (
+                "no address",
+                with_policy(|p| {
+                    p.addresses = addresses(&[]);
+                    p.attempt = FetchAttempt::NoAddress;
+                }),
+                Outcome::Invalid,
+                &[PolicyHostUnresolvable],
+            ),
+            (
+                "forbidden",
+                with_policy(|p| {
+                    p.addresses = addresses(&[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))]);
+                    p.attempt = FetchAttempt::Forbidden;
+                }),
+                Outcome::Invalid,
+                &[PolicyAddressForbidden],
+            ),
+            (
+                "refused",
+                with_policy(|p| p.attempt = failed(FetchFailure::Connect("refused".into()))),
+                Outcome::Invalid,
+                &[PolicyConnectFailed],
+            ),
+            (
+                "tls",
+                with_policy(|p| p.attempt = failed(FetchFailure::Tls("expired".into()))),
+                Outcome::Invalid,
+                &[PolicyTlsInvalid],
+            ),
+            (
+                "timeout",
+                with_policy(|p| {
+                    p.attempt = failed(FetchFailure::Timeout(FetchStage::Http, "slow".into()))
+                }),
+                Outcome::Invalid,
+                &[PolicyTimeout],
+            ),
+            (
+                "too large",
+                with_policy(|p| p.attempt = failed(FetchFailure::TooLarge { cap: 10 })),
+                Outcome::Invalid,
+                &[PolicyTooLarge],
+            ),
+            (
+                "redirect",
+                with_policy(|p| p.attempt = served(301, "text/html", b"")),
+                Outcome::Invalid,
+                &[PolicyRedirect],
+            ),
+            (
+                "404",
+                with_policy(|p| p.attempt = served(404, "text/html", b"")),
+                Outcome::Invalid,
+                &[PolicyHttpStatus],
+            ),
+            (
+                "content type",
+                with_policy(|p| p.attempt = served(200, "text/html", ENFORCE.as_bytes())),
+                Outcome::Valid,
+                &[PolicyContentType],
+            ),
+            (
+                "charset",
+                with_policy(|p| {
+                    p.attempt = served(200, "text/plain; charset=\"windows-1252\"", ENFORCE.as_bytes())
+                }),
+                Outcome::Valid,
+                &[PolicyContentType],
+            ),
+            // §3.2 body
+            (
+                "bom",
+                with_body(&format!("\u{feff}{ENFORCE}")),
+                Outcome::Valid,
+                &[PolicyBom],
+            ),
+            (
+                "syntax",
+                with_body("version: STSv1\nmode enforce\n"),
+                Outcome::Invalid,
+                &[PolicySyntax],
+            ),
+            (
+                "version",
+                with_body("version: STSv2\nmode: enforce\nmx: *.d.test\nmax_age: 604800\n"),
+                Outcome::Invalid,
+                &[PolicyVersionInvalid],
+            ),
+            (
+                "mode",
+                with_body("version: STSv1\nmode: on\nmx: *.d.test\nmax_age: 604800\n"),
+                Outcome::Invalid,
+                &[PolicyModeInvalid],
+            ),
+            (
+                "max_age",
+                with_body("version: STSv1\nmode: enforce\nmx: *.d.test\nmax_age: 99999999999\n"),
+                Outcome::Invalid,
+                &[PolicyMaxAgeInvalid],
+            ),
+            (
+                "no mx",
+                with_body("version: STSv1\nmode: enforce\nmax_age: 604800\n"),
+                Outcome::Invalid,
+                &[PolicyMxMissing],
+            ),
+            (
+                "bad mx",
+                with_body("version: STSv1\nmode: enforce\nmx: a@d.test\nmax_age: 604800\n"),
+                Outcome::Invalid,
+                &[PolicyMxInvalid],
+            ),
+            (
+                "duplicate policy field",
+                with_body(&format!("{ENFORCE}mode: testing\n")),
+                Outcome::Valid,
+                &[PolicyDuplicateField],
+            ),
+            (
+                "unknown field",
+                with_body(&format!("{ENFORCE}colour: blue\n")),
+                Outcome::Valid,
+                &[PolicyUnknownField],
+            ),
+            (
+                "version late",
+                with_body("mode: enforce\nversion: STSv1\nmx: *.d.test\nmax_age: 604800\n"),
+                Outcome::Valid,
+                &[PolicyVersionNotFirst],
+            ),
+            // §4.1 cross-check, modes
+            (
+                "uncovered",
+                with_body("version: STSv1\nmode: enforce\nmx: mx1.d.test\nmax_age: 604800\n"),
+                Outcome::Valid,
+                &[MxNotCovered],
+            ),
+            (
+                "unused",
+                with_body(&format!("{ENFORCE}mx: old.example.net\n")),
+                Outcome::Valid,
+                &[MxPatternUnused],
+            ),
+            (
+                "short",
+                with_body("version: STSv1\nmode: enforce\nmx: *.d.test\nmax_age: 3600\n"),
+                Outcome::Valid,
+                &[MaxAgeShort],
+            ),
+            (
+                "testing",
+                with_body("version: STSv1\nmode: testing\nmx: *.d.test\nmax_age: 604800\n"),
+                Outcome::Valid,
+                &[ModeTesting],
+            ),
+            (
+                "none",
+                with_body("version: STSv1\nmode: none\nmax_age: 604800\n"),
+                Outcome::Valid,
+                &[ModeNone],
+            ),
+            // RFC 8460
+            (
+                "tlsrpt missing",
+                DomainFacts {
+                    tlsrpt: txt(&[]),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[TlsrptMissing],
+            ),
+            (
+                "tlsrpt multiple",
+                DomainFacts {
+                    tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:a@b.c", "v=TLSRPTv1; rua=mailto:d@e.f"]),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[TlsrptMultiple],
+            ),
+            (
+                "tlsrpt invalid",
+                DomainFacts {
+                    tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:a@b.c;;"]),
+                    ..base()
+                },
+                Outcome::Valid,
+                &[TlsrptInvalid],
+            ),
+            (
+                "policy without record",
+                DomainFacts {
+                    sts: txt(&[]),
+                    policy: base().policy.map(|p| PolicyFacts { probing: true, ..p }),
+                    ..base()
+                },
+                Outcome::Absent,
+                &[StsRecordMissing, PolicyWithoutRecord],
+            ),
+        ];
+        for (name, facts, outcome, codes) in rows {
+            let report = decide(facts);
+            assert_eq!(report.outcome, outcome, "{name}: {:#?}", report.issues);
+            for code in codes {
+                assert!(report.has_issue(*code), "{name}: no {code} in {:#?}", report.issues);
+            }
+            if codes.is_empty() {
+                assert_eq!(report.severity(), Severity::None, "{name}: {:#?}", report.issues);
+            }
+        }
+    }
+
+    #[test]
+    fn typed_facts_follow_the_lookups() {
+        let report = decide(with_policy(|p| {
+            p.addresses = Err(DnsFailure::Refused);
+            p.attempt = FetchAttempt::NoAddress;
+        }));
+        assert_eq!(report.policy_fetch, Some(FetchOutcome::DnsFailed));
+        assert_eq!(
+            report.lookup_failures,
+            [LookupFailure {
+                lookup: Lookup::PolicyHost,
+                kind: crate::net::DnsFailureKind::Refused
+            }]
+        );
+        assert!(!report.has_issue(IssueCode::PolicyHostUnresolvable));
+
+        let report = decide(base());
+        assert_eq!(report.policy_fetch, Some(FetchOutcome::Fetched));
+        assert!(report.lookup_failures.is_empty());
+        assert_eq!(report.tls_rpt_rua, ["mailto:r@d.test"]);
+
+        let report = decide(with_policy(|p| p.attempt = served(302, "text/html", b"")));
+        assert_eq!(report.policy_fetch, Some(FetchOutcome::Redirect));
+    }
+
+    #[test]
+    fn a_second_error_cause_is_appended() {
+        let facts = DomainFacts {
+            mx: Err(DnsFailure::ServFail),
+            ..with_policy(|p| p.attempt = served(404, "text/html", b""))
+        };
+        let error = decide(facts).error.unwrap_or_default();
+        assert!(error.contains("MX lookup failed"), "{error}");
+        assert!(error.contains("HTTP 404"), "{error}");
+    }
+
+    #[test]
+    fn delivery_at_risk_needs_a_valid_enforced_policy_with_an_uncovered_mx() {
+        let uncovered = "version: STSv1\nmode: enforce\nmx: mx1.d.test\nmax_age: 604800\n";
+        assert!(decide(with_body(uncovered)).delivery_at_risk);
+        assert!(!decide(base()).delivery_at_risk);
+        let testing = uncovered.replace("enforce", "testing");
+        assert!(!decide(with_body(&testing)).delivery_at_risk);
+    }
+
+    #[test]
+    fn unused_patterns_are_capped_and_linear() {
+        let mut body = String::from("version: STSv1\nmode: enforce\nmx: *.d.test\nmax_age: 604800\n");
+        for n in 0..5000 {
+            body.push_str(&format!("mx: host{n}.example.net\n"));
+        }
+        let report = decide(with_body(&body));
+        let unused = report
+            .issues
+            .iter()
+            .filter(|i| i.code == IssueCode::MxPatternUnused)
+            .count();
+        assert_eq!(unused, MAX_ISSUES_PER_CODE + 1, "listed plus one summary");
+        assert!(
+            report.issues.iter().any(|i| i.message.contains("4997 more")),
+            "{:?}",
+            report.issues.last()
+        );
+    }
+}

@@ -131,3 +131,164 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The gathering step with fake DNS and fetch implementations: which lookups are made, and
+    //! which addresses the fetcher is given. No sockets.
+
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::net::{
+        AddressAnswer, DnsFailure, FetchFailure, FetchedPolicy, MxAnswer, TxtAnswer,
+    };
+    use crate::report::Outcome;
+
+    struct FakeDns {
+        sts: Vec<&'static str>,
+        host: Result<Vec<IpAddr>, DnsFailure>,
+    }
+
+    impl Dns for FakeDns {
+        async fn txt(&self, name: &str) -> Result<TxtAnswer, DnsFailure> {
+            let records = if name.starts_with("_mta-sts.") {
+                self.sts.iter().map(|r| (*r).to_owned()).collect()
+            } else {
+                vec!["v=TLSRPTv1; rua=mailto:r@d.test".to_owned()]
+            };
+            Ok(TxtAnswer {
+                status: NameStatus::Exists,
+                records,
+                cname: None,
+            })
+        }
+
+        async fn mx(&self, _: &str) -> Result<MxAnswer, DnsFailure> {
+            Ok(MxAnswer {
+                status: NameStatus::Exists,
+                hosts: vec![(10, "mx1.d.test".to_owned())],
+            })
+        }
+
+        async fn addresses(&self, _: &str) -> Result<AddressAnswer, DnsFailure> {
+            self.host.clone().map(|addresses| AddressAnswer {
+                status: NameStatus::Exists,
+                addresses,
+                cname: None,
+            })
+        }
+    }
+
+    /// Serves a valid policy and remembers the addresses it was given.
+    #[derive(Default)]
+    struct FakeFetch {
+        calls: Mutex<Vec<Vec<IpAddr>>>,
+    }
+
+    impl PolicyFetch for &FakeFetch {
+        async fn fetch(
+            &self,
+            _: &str,
+            addresses: &[IpAddr],
+        ) -> Result<FetchedPolicy, FetchFailure> {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(addresses.to_vec());
+            }
+            Ok(FetchedPolicy {
+                status: 200,
+                content_type: Some("text/plain".into()),
+                location: None,
+                body: b"version: STSv1\nmode: enforce\nmx: mx1.d.test\nmax_age: 604800\n".to_vec(),
+            })
+        }
+    }
+
+    const PRIVATE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const PUBLIC_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1));
+    const PUBLIC_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2606, 0x4700, 0, 0, 0, 0, 0, 0x1111));
+
+    #[tokio::test]
+    async fn gather_fetches_only_what_the_rules_ask_for() {
+        struct Row {
+            name: &'static str,
+            sts: Vec<&'static str>,
+            host: Result<Vec<IpAddr>, DnsFailure>,
+            probe: bool,
+            fetched_from: Option<Vec<IpAddr>>,
+            outcome: Outcome,
+        }
+        let rows = [
+            Row {
+                name: "record, public v4 and v6: both handed over, v4 first",
+                sts: vec!["v=STSv1; id=1"],
+                host: Ok(vec![PUBLIC_V4, PUBLIC_V6]),
+                probe: false,
+                fetched_from: Some(vec![PUBLIC_V4, PUBLIC_V6]),
+                outcome: Outcome::Valid,
+            },
+            Row {
+                name: "private v4 is filtered out, v6 remains",
+                sts: vec!["v=STSv1; id=1"],
+                host: Ok(vec![PRIVATE, PUBLIC_V6]),
+                probe: false,
+                fetched_from: Some(vec![PUBLIC_V6]),
+                outcome: Outcome::Valid,
+            },
+            Row {
+                name: "only private: not contacted",
+                sts: vec!["v=STSv1; id=1"],
+                host: Ok(vec![PRIVATE]),
+                probe: false,
+                fetched_from: None,
+                outcome: Outcome::Invalid,
+            },
+            Row {
+                name: "no record, no probing: no fetch",
+                sts: vec![],
+                host: Ok(vec![PUBLIC_V4]),
+                probe: false,
+                fetched_from: None,
+                outcome: Outcome::Absent,
+            },
+            Row {
+                name: "no record, probing: fetched",
+                sts: vec![],
+                host: Ok(vec![PUBLIC_V4]),
+                probe: true,
+                fetched_from: Some(vec![PUBLIC_V4]),
+                outcome: Outcome::Absent,
+            },
+            Row {
+                name: "policy host SERVFAIL: inconclusive, no fetch",
+                sts: vec!["v=STSv1; id=1"],
+                host: Err(DnsFailure::ServFail),
+                probe: false,
+                fetched_from: None,
+                outcome: Outcome::Error,
+            },
+        ];
+        for row in rows {
+            let fetch = FakeFetch::default();
+            let validator = Validator::new(
+                FakeDns {
+                    sts: row.sts,
+                    host: row.host,
+                },
+                &fetch,
+                ValidationSettings {
+                    address_policy: AddressPolicy::default(),
+                    probe_policy: row.probe,
+                },
+            );
+            let report = validator
+                .check_domain("d.test".into(), "d.test".into(), None)
+                .await;
+            let calls = fetch.calls.lock().map(|c| c.clone()).unwrap_or_default();
+            assert_eq!(calls.first().cloned(), row.fetched_from, "{}", row.name);
+            assert!(calls.len() <= 1, "{}: fetched twice", row.name);
+            assert_eq!(report.outcome, row.outcome, "{}: {:?}", row.name, report.issues);
+        }
+    }
+}
