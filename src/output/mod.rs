@@ -85,6 +85,8 @@ pub struct RunMetadata {
     pub settings: String,
     /// The input list's name.
     pub input: String,
+    /// The certificate trust store, with its version ([`crate::net::trust::describe`]).
+    pub trust_store: String,
 }
 
 /// Where results go.

@@ -452,6 +452,8 @@ pub struct RunInfo {
     pub domains_per_second: Option<f64>,
     pub resolver: Option<String>,
     pub settings: Option<String>,
+    /// The certificate trust store and its version.
+    pub trust_store: Option<String>,
     /// True when the scan was interrupted before the end of its input.
     pub interrupted: bool,
 }
