@@ -255,7 +255,8 @@ fn metadata() -> RunMetadata {
         resolver: "127.0.0.1:53".into(),
         settings: r#"{"concurrency":64}"#.into(),
         input: "top-1m.csv".into(),
-        trust_store: "mozilla (webpki-root-certs 1.0.11, 118 anchors, sha256:0011223344556677)".into(),
+        trust_store: "mozilla (webpki-root-certs 1.0.11, 118 anchors, sha256:0011223344556677)"
+            .into(),
     }
 }
 

@@ -55,10 +55,11 @@ impl TestInternet {
         });
         // IPv6 loopback on the same port, for the IPv6-fallback scenario; a host without IPv6
         // simply lacks it (that scenario then fails loudly, it is not skipped).
-        let https_v6_task = tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, https_port))
-            .await
-            .ok()
-            .map(|listener| tokio::spawn(https::serve(listener, state.clone())));
+        let https_v6_task =
+            tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, https_port))
+                .await
+                .ok()
+                .map(|listener| tokio::spawn(https::serve(listener, state.clone())));
         let https_task = tokio::spawn(https::serve(listener, state));
         let dns_queries = Arc::new(AtomicU64::new(0));
         let handler = dns::LabDnsHandler {

@@ -623,10 +623,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         slug: "record-decoy",
         about: "a v=STSv10 decoy beside the real record is discarded",
-        sts: Txt::Records(&[
-            &["v=STSv10; id=decoy"],
-            &["v=STSv1; id=20260101T000000;"],
-        ]),
+        sts: Txt::Records(&[&["v=STSv10; id=decoy"], &["v=STSv1; id=20260101T000000;"]]),
         ..BASE
     },
     Scenario {

@@ -767,7 +767,10 @@ mod tests {
         let latin1 = b"version: STSv1\nmode: enforce\n# caf\xe9\n".to_vec();
         let bom_parse = parse_policy_bytes(&bom);
         assert_eq!(codes(&bom_parse), vec![IssueCode::PolicyBom]);
-        assert!(bom_parse.is_usable(), "a BOM is a warning, not a MUST violation");
+        assert!(
+            bom_parse.is_usable(),
+            "a BOM is a warning, not a MUST violation"
+        );
         for (body, expected) in [
             (GOOD.as_bytes().to_vec(), None),
             (

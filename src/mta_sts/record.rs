@@ -314,14 +314,8 @@ mod tests {
             (vec!["v=STSv1;  id=abc  ;  "], Valid("abc", &[])),
             (vec!["v=STSv1 ; id=abc"], Valid("abc", &[])),
             (vec!["v=STSv1;\tid=abc;"], Valid("abc", &[])),
-            (
-                vec!["v=STSv1;\tid=abc;;"],
-                Invalid(Syntax, "repeated ';'"),
-            ),
-            (
-                vec!["v=STSv1;; id=abc"],
-                Invalid(Syntax, "repeated ';'"),
-            ),
+            (vec!["v=STSv1;\tid=abc;;"], Invalid(Syntax, "repeated ';'")),
+            (vec!["v=STSv1;; id=abc"], Invalid(Syntax, "repeated ';'")),
             (
                 vec!["v=STSv1; id=abc; ; e=1"],
                 Invalid(Syntax, "repeated ';'"),
@@ -348,7 +342,10 @@ mod tests {
                 vec!["v=STSv10; id=9", "v=STSv1; id=1", "v=STSv1is not a record"],
                 Valid("1", &[]),
             ),
-            (vec!["v=STSv1 is not a policy"], Invalid(Syntax, "followed by ';'")),
+            (
+                vec!["v=STSv1 is not a policy"],
+                Invalid(Syntax, "followed by ';'"),
+            ),
             (
                 vec!["v=STSv1; ext.1=a:b; id=X9"],
                 Valid("X9", &[("ext.1", "a:b")]),

@@ -320,12 +320,21 @@ mod tests {
                 vec!["v=TLSRPTv1; rua=https://r.example.com/a%21b"],
                 Valid(&["https://r.example.com/a%21b"]),
             ),
-            (vec!["v=TLSRPTv1; rua=mailto:a@"], Invalid("needs an address")),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@"],
+                Invalid("needs an address"),
+            ),
             (vec!["v=TLSRPTv1; rua=mailto:"], Invalid("needs an address")),
-            (vec!["v=TLSRPTv1; rua=mailto:@"], Invalid("needs an address")),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:@"],
+                Invalid("needs an address"),
+            ),
             // Candidate selection: a decoy v=TLSRPTv10 beside the real record is discarded.
             (
-                vec!["v=TLSRPTv10; rua=mailto:x@y.z", "v=TLSRPTv1; rua=mailto:a@b.c"],
+                vec![
+                    "v=TLSRPTv10; rua=mailto:x@y.z",
+                    "v=TLSRPTv1; rua=mailto:a@b.c",
+                ],
                 Valid(&["mailto:a@b.c"]),
             ),
             (

@@ -337,18 +337,28 @@ impl super::Dns for HickoryDns {
         let mut cname = None;
         let mut status = NameStatus::Exists;
         if let Ok(answer) = &v4 {
-            addresses.extend(answer.records.iter().filter_map(|record| match &record.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                _ => None,
-            }));
+            addresses.extend(
+                answer
+                    .records
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        _ => None,
+                    }),
+            );
             cname = answer.cname_target(host);
             status = answer.status;
         }
         if let Ok(answer) = &v6 {
-            addresses.extend(answer.records.iter().filter_map(|record| match &record.data {
-                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            }));
+            addresses.extend(
+                answer
+                    .records
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    }),
+            );
             cname = cname.or_else(|| answer.cname_target(host));
             if v4.is_err() {
                 status = answer.status;

@@ -152,22 +152,22 @@ impl ReqwestFetcher {
                 return Err("the CA file holds no PEM certificate".to_owned());
             }
         }
-        builder = match settings.trust_store {
-            // Only the pinned Mozilla set (plus --ca-file): no platform verifier, the same
-            // verdicts on every machine.
-            TrustStore::Mozilla => {
-                let mut roots = Vec::with_capacity(150 + extra.len());
-                for der in trust::mozilla_roots() {
-                    roots.push(
-                        reqwest::Certificate::from_der(der)
-                            .map_err(|e| format!("a built-in root certificate is unreadable: {e}"))?,
-                    );
+        builder =
+            match settings.trust_store {
+                // Only the pinned Mozilla set (plus --ca-file): no platform verifier, the same
+                // verdicts on every machine.
+                TrustStore::Mozilla => {
+                    let mut roots = Vec::with_capacity(150 + extra.len());
+                    for der in trust::mozilla_roots() {
+                        roots.push(reqwest::Certificate::from_der(der).map_err(|e| {
+                            format!("a built-in root certificate is unreadable: {e}")
+                        })?);
+                    }
+                    roots.extend(extra);
+                    builder.tls_certs_only(roots)
                 }
-                roots.extend(extra);
-                builder.tls_certs_only(roots)
-            }
-            TrustStore::System => builder.tls_certs_merge(extra),
-        };
+                TrustStore::System => builder.tls_certs_merge(extra),
+            };
         let client = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;

@@ -119,22 +119,62 @@ pub struct LookupFailure {
 impl LookupFailure {
     /// Every (lookup, kind) pair with its token `lookup:kind`, so a token is a `&'static str`.
     const TOKENS: [(Lookup, DnsFailureKind, &'static str); 16] = [
-        (Lookup::StsTxt, DnsFailureKind::Timeout, "mta_sts_txt:timeout"),
-        (Lookup::StsTxt, DnsFailureKind::ServFail, "mta_sts_txt:servfail"),
-        (Lookup::StsTxt, DnsFailureKind::Refused, "mta_sts_txt:refused"),
+        (
+            Lookup::StsTxt,
+            DnsFailureKind::Timeout,
+            "mta_sts_txt:timeout",
+        ),
+        (
+            Lookup::StsTxt,
+            DnsFailureKind::ServFail,
+            "mta_sts_txt:servfail",
+        ),
+        (
+            Lookup::StsTxt,
+            DnsFailureKind::Refused,
+            "mta_sts_txt:refused",
+        ),
         (Lookup::StsTxt, DnsFailureKind::Other, "mta_sts_txt:other"),
-        (Lookup::TlsRptTxt, DnsFailureKind::Timeout, "tlsrpt_txt:timeout"),
-        (Lookup::TlsRptTxt, DnsFailureKind::ServFail, "tlsrpt_txt:servfail"),
-        (Lookup::TlsRptTxt, DnsFailureKind::Refused, "tlsrpt_txt:refused"),
+        (
+            Lookup::TlsRptTxt,
+            DnsFailureKind::Timeout,
+            "tlsrpt_txt:timeout",
+        ),
+        (
+            Lookup::TlsRptTxt,
+            DnsFailureKind::ServFail,
+            "tlsrpt_txt:servfail",
+        ),
+        (
+            Lookup::TlsRptTxt,
+            DnsFailureKind::Refused,
+            "tlsrpt_txt:refused",
+        ),
         (Lookup::TlsRptTxt, DnsFailureKind::Other, "tlsrpt_txt:other"),
         (Lookup::Mx, DnsFailureKind::Timeout, "mx:timeout"),
         (Lookup::Mx, DnsFailureKind::ServFail, "mx:servfail"),
         (Lookup::Mx, DnsFailureKind::Refused, "mx:refused"),
         (Lookup::Mx, DnsFailureKind::Other, "mx:other"),
-        (Lookup::PolicyHost, DnsFailureKind::Timeout, "policy_host:timeout"),
-        (Lookup::PolicyHost, DnsFailureKind::ServFail, "policy_host:servfail"),
-        (Lookup::PolicyHost, DnsFailureKind::Refused, "policy_host:refused"),
-        (Lookup::PolicyHost, DnsFailureKind::Other, "policy_host:other"),
+        (
+            Lookup::PolicyHost,
+            DnsFailureKind::Timeout,
+            "policy_host:timeout",
+        ),
+        (
+            Lookup::PolicyHost,
+            DnsFailureKind::ServFail,
+            "policy_host:servfail",
+        ),
+        (
+            Lookup::PolicyHost,
+            DnsFailureKind::Refused,
+            "policy_host:refused",
+        ),
+        (
+            Lookup::PolicyHost,
+            DnsFailureKind::Other,
+            "policy_host:other",
+        ),
     ];
 
     pub fn new(lookup: Lookup, failure: &DnsFailure) -> Self {

@@ -102,13 +102,19 @@ mod tests {
 
     #[test]
     fn names_parse_and_describe() {
-        for (name, store) in [("mozilla", TrustStore::Mozilla), ("system", TrustStore::System)] {
+        for (name, store) in [
+            ("mozilla", TrustStore::Mozilla),
+            ("system", TrustStore::System),
+        ] {
             assert_eq!(name.parse::<TrustStore>(), Ok(store));
             assert_eq!(store.as_str(), name);
         }
         assert!("os".parse::<TrustStore>().is_err());
         let text = describe(TrustStore::Mozilla, Some(b"pem"));
-        assert!(text.starts_with("mozilla (webpki-root-certs 1.0."), "{text}");
+        assert!(
+            text.starts_with("mozilla (webpki-root-certs 1.0."),
+            "{text}"
+        );
         assert!(text.contains(" anchors, sha256:"), "{text}");
         assert!(text.contains("+ --ca-file sha256:"), "{text}");
         assert!(mozilla_roots().count() > 100);

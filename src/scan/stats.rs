@@ -829,7 +829,9 @@ mod tests {
     /// decision from hand-made facts give the same statistics after every message is reworded.
     #[test]
     fn rewording_messages_changes_no_statistic() {
-        use crate::net::{AddressAnswer, DnsFailure, FetchFailure, MxAnswer, NameStatus, TxtAnswer};
+        use crate::net::{
+            AddressAnswer, DnsFailure, FetchFailure, MxAnswer, NameStatus, TxtAnswer,
+        };
         use crate::validate::decide;
         use crate::validate::facts::{DomainFacts, FetchAttempt, PolicyFacts};
         let txt = |records: &[&str]| -> Result<TxtAnswer, DnsFailure> {

@@ -539,7 +539,8 @@ mod tests {
     use super::*;
     use crate::net::{AddressAnswer, FetchStage};
 
-    const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx1.d.test\nmx: *.d.test\nmax_age: 604800\n";
+    const ENFORCE: &str =
+        "version: STSv1\nmode: enforce\nmx: mx1.d.test\nmx: *.d.test\nmax_age: 604800\n";
 
     fn txt(records: &[&str]) -> Result<TxtAnswer, DnsFailure> {
         Ok(TxtAnswer {
@@ -789,7 +790,11 @@ mod tests {
             (
                 "charset",
                 with_policy(|p| {
-                    p.attempt = served(200, "text/plain; charset=\"windows-1252\"", ENFORCE.as_bytes())
+                    p.attempt = served(
+                        200,
+                        "text/plain; charset=\"windows-1252\"",
+                        ENFORCE.as_bytes(),
+                    )
                 }),
                 Outcome::Valid,
                 &[PolicyContentType],
@@ -899,7 +904,10 @@ mod tests {
             (
                 "tlsrpt multiple",
                 DomainFacts {
-                    tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:a@b.c", "v=TLSRPTv1; rua=mailto:d@e.f"]),
+                    tlsrpt: txt(&[
+                        "v=TLSRPTv1; rua=mailto:a@b.c",
+                        "v=TLSRPTv1; rua=mailto:d@e.f",
+                    ]),
                     ..base()
                 },
                 Outcome::Valid,
@@ -929,10 +937,19 @@ mod tests {
             let report = decide(facts);
             assert_eq!(report.outcome, outcome, "{name}: {:#?}", report.issues);
             for code in codes {
-                assert!(report.has_issue(*code), "{name}: no {code} in {:#?}", report.issues);
+                assert!(
+                    report.has_issue(*code),
+                    "{name}: no {code} in {:#?}",
+                    report.issues
+                );
             }
             if codes.is_empty() {
-                assert_eq!(report.severity(), Severity::None, "{name}: {:#?}", report.issues);
+                assert_eq!(
+                    report.severity(),
+                    Severity::None,
+                    "{name}: {:#?}",
+                    report.issues
+                );
             }
         }
     }
@@ -984,7 +1001,8 @@ mod tests {
 
     #[test]
     fn unused_patterns_are_capped_and_linear() {
-        let mut body = String::from("version: STSv1\nmode: enforce\nmx: *.d.test\nmax_age: 604800\n");
+        let mut body =
+            String::from("version: STSv1\nmode: enforce\nmx: *.d.test\nmax_age: 604800\n");
         for n in 0..5000 {
             body.push_str(&format!("mx: host{n}.example.net\n"));
         }
@@ -996,7 +1014,10 @@ mod tests {
             .count();
         assert_eq!(unused, MAX_ISSUES_PER_CODE + 1, "listed plus one summary");
         assert!(
-            report.issues.iter().any(|i| i.message.contains("4997 more")),
+            report
+                .issues
+                .iter()
+                .any(|i| i.message.contains("4997 more")),
             "{:?}",
             report.issues.last()
         );

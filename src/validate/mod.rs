@@ -141,9 +141,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::net::{
-        AddressAnswer, DnsFailure, FetchFailure, FetchedPolicy, MxAnswer, TxtAnswer,
-    };
+    use crate::net::{AddressAnswer, DnsFailure, FetchFailure, FetchedPolicy, MxAnswer, TxtAnswer};
     use crate::report::Outcome;
 
     struct FakeDns {
@@ -288,7 +286,11 @@ mod tests {
             let calls = fetch.calls.lock().map(|c| c.clone()).unwrap_or_default();
             assert_eq!(calls.first().cloned(), row.fetched_from, "{}", row.name);
             assert!(calls.len() <= 1, "{}: fetched twice", row.name);
-            assert_eq!(report.outcome, row.outcome, "{}: {:?}", row.name, report.issues);
+            assert_eq!(
+                report.outcome, row.outcome,
+                "{}: {:?}",
+                row.name, report.issues
+            );
         }
     }
 }
