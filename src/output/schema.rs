@@ -86,6 +86,10 @@ columns! {
     LookupFailures => "lookup_failures", Utf8List, false;
 }
 
+/// Columns added after schema version 1, which older files lack: a missing one reads as null or
+/// as an empty list, so results written by earlier versions stay readable (`stats`, `--resume`).
+pub const ADDED_AFTER_VERSION_1: &[ColumnId] = &[ColumnId::PolicyFetch, ColumnId::LookupFailures];
+
 /// Columns whose values are (nearly) unique per row: dictionary encoding only costs there.
 pub const NEAR_UNIQUE_COLUMNS: &[ColumnId] = &[
     ColumnId::Domain,
