@@ -8,6 +8,7 @@ pub mod address;
 pub mod dns;
 pub mod http;
 pub mod limit;
+pub mod smtp;
 
 use std::fmt;
 use std::future::Future;
