@@ -41,7 +41,7 @@ pub const BANNER_MAX_CHARS: usize = 200;
 /// addresses costs).
 pub const MAX_ADDRESSES_TRIED: usize = 4;
 /// SAN entries kept per certificate (a few CDN certificates list hundreds; the rest is counted).
-pub const SAN_KEPT: usize = 64;
+pub const SAN_KEPT: usize = 16;
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 allows 512 octets; servers exceed it).
 const REPLY_LINE_MAX: usize = 4096;
 /// Most lines in one reply (an EHLO reply lists one extension a line).
@@ -189,6 +189,26 @@ impl MxProbe {
         self.cert
             .as_ref()
             .is_some_and(|cert| cert.not_after_ms < now_ms.saturating_add(window_ms))
+    }
+
+    /// Heap and inline bytes this result holds (for the probe cache's memory estimate).
+    pub fn approximate_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let cert = self.cert.as_ref().map_or(0, |cert| {
+            std::mem::size_of::<CertFacts>()
+                + cert.subject.capacity()
+                + cert.issuer.capacity()
+                + cert.sha256.capacity()
+                + cert.san.capacity() * std::mem::size_of::<String>()
+                + cert.san.iter().map(String::capacity).sum::<usize>()
+        });
+        std::mem::size_of::<Self>()
+            + self.host.capacity()
+            + text(&self.banner)
+            + text(&self.tls_version)
+            + text(&self.cipher)
+            + text(&self.error)
+            + cert
     }
 
     /// `mx_cert_expiring` of spec §7: a valid certificate with under 14 days left at `now_ms`.
