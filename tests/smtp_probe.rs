@@ -31,7 +31,9 @@ async fn lab() -> Lab {
     let internet = TestInternet::start(LabOptions::default())
         .await
         .expect("test internet starts");
-    let smtp = LabSmtp::start(internet.ca()).await.expect("SMTP servers start");
+    let smtp = LabSmtp::start(internet.ca())
+        .await
+        .expect("SMTP servers start");
     let dns = HickoryDns::new(&internet.scanner_config().dns).expect("resolver");
     Lab {
         internet,
@@ -78,45 +80,97 @@ fn check_facts(behaviour: MxBehaviour, probe: &MxProbe) -> Result<(), String> {
     let banner = probe.banner.as_deref().unwrap_or("");
     let cert = probe.cert.as_ref();
     let san: Vec<&str> = cert.map_or(Vec::new(), |c| c.san.iter().map(String::as_str).collect());
-    let tls_done = probe.tls_version.as_deref().is_some_and(|v| v.starts_with("TLSv1_"))
+    let tls_done = probe
+        .tls_version
+        .as_deref()
+        .is_some_and(|v| v.starts_with("TLSv1_"))
         && probe.cipher.is_some()
         && cert.is_some_and(|c| c.sha256.len() == 64);
     let checks: Vec<(bool, &str)> = match behaviour {
         MxBehaviour::Valid => vec![
-            (banner == format!("220 {host} ESMTP mta-sts-scan lab"), "banner"),
+            (
+                banner == format!("220 {host} ESMTP mta-sts-scan lab"),
+                "banner",
+            ),
             (probe.starttls && tls_done, "TLS facts"),
             (san == [host.as_str()], "SAN"),
-            (cert.is_some_and(|c| c.issuer.contains("test internet root")), "issuer"),
+            (
+                cert.is_some_and(|c| c.issuer.contains("test internet root")),
+                "issuer",
+            ),
             (cert.is_some_and(|c| c.subject.contains(&host)), "subject"),
-            (cert.is_some_and(|c| c.not_after_ms == YEAR_2099_MS), "not_after"),
+            (
+                cert.is_some_and(|c| c.not_after_ms == YEAR_2099_MS),
+                "not_after",
+            ),
             (probe.error.is_none(), "no error"),
         ],
         MxBehaviour::Wildcard => vec![(tls_done && san == ["*.mx.test"], "wildcard SAN")],
         MxBehaviour::SplitReplies => vec![
-            (banner == format!("220 {host} ESMTP mta-sts-scan lab"), "multi-line banner"),
+            (
+                banner == format!("220 {host} ESMTP mta-sts-scan lab"),
+                "multi-line banner",
+            ),
             (tls_done, "TLS facts"),
-            (cert.is_some_and(|c| c.issuer.contains("intermediate")), "chain via intermediate"),
+            (
+                cert.is_some_and(|c| c.issuer.contains("intermediate")),
+                "chain via intermediate",
+            ),
         ],
         MxBehaviour::NoStarttls => vec![
             (!probe.starttls && probe.tls_version.is_none(), "no TLS"),
             (error.contains("STARTTLS not offered"), "error"),
         ],
         MxBehaviour::Expired => vec![
-            (tls_done && cert.is_some_and(|c| c.not_after_ms == YEAR_2021_MS), "not_after"),
-            (error.contains("expired"), "error"),
+            (
+                tls_done && cert.is_some_and(|c| c.not_after_ms == YEAR_2021_MS),
+                "not_after",
+            ),
+            (
+                error == "certificate expired at 2021-01-01T00:00:00Z",
+                "error",
+            ),
         ],
         MxBehaviour::NotYetValid => vec![
-            (tls_done && cert.is_some_and(|c| c.not_before_ms == YEAR_2098_MS), "not_before"),
+            (
+                tls_done && cert.is_some_and(|c| c.not_before_ms == YEAR_2098_MS),
+                "not_before",
+            ),
+            (
+                error == "certificate not valid before 2098-01-01T00:00:00Z",
+                "error",
+            ),
         ],
         MxBehaviour::WrongName => vec![
             (tls_done && san == [format!("not-{host}").as_str()], "SAN"),
-            (error.contains("no DNS name of the certificate matches"), "error"),
+            (
+                error.contains("no DNS name of the certificate matches"),
+                "error",
+            ),
         ],
-        MxBehaviour::SelfSigned | MxBehaviour::UntrustedCa | MxBehaviour::MissingIntermediate => {
-            vec![(tls_done && san == [host.as_str()], "certificate recorded")]
-        }
+        MxBehaviour::SelfSigned => vec![
+            (tls_done && san == [host.as_str()], "certificate recorded"),
+            (error == "self-signed certificate", "error"),
+        ],
+        MxBehaviour::UntrustedCa => vec![
+            (tls_done && san == [host.as_str()], "certificate recorded"),
+            (
+                error.ends_with("missing intermediate): CN=untrusted root"),
+                "error",
+            ),
+        ],
+        MxBehaviour::MissingIntermediate => vec![
+            (tls_done && san == [host.as_str()], "certificate recorded"),
+            (
+                error.ends_with("intermediate): CN=mta-sts-scan test internet intermediate"),
+                "error",
+            ),
+        ],
         MxBehaviour::StarttlsRefused => vec![
-            (probe.starttls && probe.tls_version.is_none(), "offered, not negotiated"),
+            (
+                probe.starttls && probe.tls_version.is_none(),
+                "offered, not negotiated",
+            ),
             (error.contains("STARTTLS refused: 454"), "error"),
         ],
         MxBehaviour::Greeting421 => vec![
@@ -129,7 +183,10 @@ fn check_facts(behaviour: MxBehaviour, probe: &MxProbe) -> Result<(), String> {
         ],
         MxBehaviour::Tarpit => vec![
             (probe.banner.is_none(), "no banner"),
-            (error.contains("timed out") && error.contains("the banner"), "error"),
+            (
+                error.contains("timed out") && error.contains("the banner"),
+                "error",
+            ),
         ],
         MxBehaviour::CloseAfterEhlo => vec![
             (banner.starts_with("220 "), "banner"),
@@ -139,7 +196,10 @@ fn check_facts(behaviour: MxBehaviour, probe: &MxProbe) -> Result<(), String> {
             (probe.starttls && probe.tls_version.is_none(), "no TLS"),
             // Normally caught as buffered plaintext; if the bytes arrive after the check, the
             // handshake reads them and fails.
-            (error.contains("plaintext after the 220") || error.contains("TLS handshake"), "error"),
+            (
+                error.contains("plaintext after the 220") || error.contains("TLS handshake"),
+                "error",
+            ),
         ],
         MxBehaviour::GarbageAfterStarttls => vec![
             (probe.starttls && probe.tls_version.is_none(), "no TLS"),
@@ -226,18 +286,30 @@ async fn address_policy_missing_addresses_and_refused_connections() {
 
     let mut strict = lab.config(Duration::from_secs(3));
     strict.address_policy = AddressPolicy::default();
-    let forbidden = SmtpProber::new(strict).unwrap().probe(&host, &[valid]).await;
+    let forbidden = SmtpProber::new(strict)
+        .unwrap()
+        .probe(&host, &[valid])
+        .await;
     assert_eq!(forbidden.status, MxStatus::ForbiddenAddress);
     assert_eq!(lab.smtp.counts(MxBehaviour::Valid).total, 0);
 
     let prober = lab.prober(Duration::from_secs(3));
     let none = prober.probe(&host, &[]).await;
-    assert_eq!((none.status, none.error.as_deref()), (MxStatus::Unreachable, Some("no address")));
+    assert_eq!(
+        (none.status, none.error.as_deref()),
+        (MxStatus::Unreachable, Some("no address"))
+    );
 
     let refusing = IpAddr::V4(REFUSING_ADDRESS);
     let refused = prober.probe(&host, &[refusing]).await;
     assert_eq!(refused.status, MxStatus::Unreachable);
-    assert!(refused.error.as_deref().is_some_and(|e| e.contains("connect")), "{refused:?}");
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("connect")),
+        "{refused:?}"
+    );
 
     // The next address is tried after a refused connection; a forbidden one is skipped.
     let private = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 25));
@@ -261,7 +333,11 @@ async fn concurrent_domains_sharing_an_mx_host_make_one_connection() {
         }
     });
     let results = futures::future::join_all(lookups).await;
-    assert!(results.iter().all(|r| r.status == MxStatus::Valid), "{:?}", results[0]);
+    assert!(
+        results.iter().all(|r| r.status == MxStatus::Valid),
+        "{:?}",
+        results[0]
+    );
     assert!(results.iter().all(|r| Arc::ptr_eq(r, &results[0])));
     assert_eq!(lab.smtp.counts(MxBehaviour::SplitReplies).total, 1);
     assert_eq!(cache.uses(&host), 25);
@@ -298,7 +374,13 @@ async fn at_most_smtp_per_ip_connections_to_one_address() {
     assert_eq!((counts.total, counts.max_active), (6, 2), "{counts:?}");
     for result in &results {
         assert_eq!(result.status, MxStatus::Unreachable);
-        assert!(result.banner.as_deref().is_some_and(|b| b.starts_with("421")), "{result:?}");
+        assert!(
+            result
+                .banner
+                .as_deref()
+                .is_some_and(|b| b.starts_with("421")),
+            "{result:?}"
+        );
     }
 
     // The same load without the limit: the server sees all six at once, so the assertion above
@@ -326,7 +408,9 @@ async fn within_a_minute<T>(work: impl std::future::Future<Output = T>) -> T {
 /// A one-connection server on 127.0.0.1 that writes `script` (after reading `reads` lines from
 /// the client), then holds the connection until the client closes.
 async fn scripted_server(script: Vec<Vec<u8>>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else {
@@ -356,7 +440,10 @@ async fn hostile_servers_end_in_a_status_without_panic() {
         line
     };
     let endless_reply = b"220-more\r\n".repeat(10_000);
-    let ehlo_garbage = vec![b"220 hi\r\n".to_vec(), vec![0xff, 0x00, 0x16, 0x03, b'\r', b'\n']];
+    let ehlo_garbage = vec![
+        b"220 hi\r\n".to_vec(),
+        vec![0xff, 0x00, 0x16, 0x03, b'\r', b'\n'],
+    ];
     let tls_alert = vec![
         b"220 hi\r\n".to_vec(),
         b"250-hi\r\n250 STARTTLS\r\n".to_vec(),
@@ -364,12 +451,20 @@ async fn hostile_servers_end_in_a_status_without_panic() {
         vec![0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46],
     ];
     for (name, script, expected) in [
-        ("binary banner", vec![vec![0u8, 159, 146, 150, b'\n']], MxStatus::Unreachable),
+        (
+            "binary banner",
+            vec![vec![0u8, 159, 146, 150, b'\n']],
+            MxStatus::Unreachable,
+        ),
         ("1 MiB banner line", vec![long_line], MxStatus::Unreachable),
         ("endless reply", vec![endless_reply], MxStatus::Unreachable),
         ("garbage EHLO reply", ehlo_garbage, MxStatus::Unreachable),
         ("TLS 1.0 alert", tls_alert, MxStatus::TlsHandshakeFailed),
-        ("silent after banner", vec![b"220 hi\r\n".to_vec()], MxStatus::Unreachable),
+        (
+            "silent after banner",
+            vec![b"220 hi\r\n".to_vec()],
+            MxStatus::Unreachable,
+        ),
     ] {
         let server = scripted_server(script).await;
         let mut config = lab.config(smtp_timeout);
@@ -380,9 +475,15 @@ async fn hostile_servers_end_in_a_status_without_panic() {
             .await;
         assert_eq!(probe.status, expected, "{name}: {probe:?}");
         assert!(probe.error.is_some(), "{name}");
-        assert!(probe.duration < smtp_timeout + Duration::from_secs(1), "{name}");
         assert!(
-            probe.banner.as_deref().is_none_or(|b| b.chars().count() <= 200),
+            probe.duration < smtp_timeout + Duration::from_secs(1),
+            "{name}"
+        );
+        assert!(
+            probe
+                .banner
+                .as_deref()
+                .is_none_or(|b| b.chars().count() <= 200),
             "{name}"
         );
     }

@@ -14,7 +14,9 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -132,9 +134,9 @@ impl MxBehaviour {
             MxBehaviour::Expired => MxStatus::CertExpired,
             MxBehaviour::NotYetValid => MxStatus::CertNotYetValid,
             MxBehaviour::WrongName => MxStatus::CertNameMismatch,
-            MxBehaviour::SelfSigned | MxBehaviour::UntrustedCa | MxBehaviour::MissingIntermediate => {
-                MxStatus::CertUntrusted
-            }
+            MxBehaviour::SelfSigned
+            | MxBehaviour::UntrustedCa
+            | MxBehaviour::MissingIntermediate => MxStatus::CertUntrusted,
             MxBehaviour::StarttlsRefused
             | MxBehaviour::InjectAfterStarttls
             | MxBehaviour::GarbageAfterStarttls => MxStatus::TlsHandshakeFailed,
@@ -337,11 +339,8 @@ async fn serve(listener: TcpListener, behaviour: MxBehaviour, state: Arc<SmtpSta
         let state = state.clone();
         tokio::spawn(async move {
             let mut open = OpenConnection::count(state.clone(), behaviour);
-            let _ = tokio::time::timeout(
-                HOLD_LIMIT,
-                handle(stream, behaviour, &state, &mut open),
-            )
-            .await;
+            let _ = tokio::time::timeout(HOLD_LIMIT, handle(stream, behaviour, &state, &mut open))
+                .await;
         });
     }
 }
@@ -480,7 +479,9 @@ async fn handle(
                     let mut hello = [0u8; 64];
                     let _ = reader.read(&mut hello).await?;
                     let stream = reader.get_mut();
-                    stream.write_all(b"garbage instead of a TLS ServerHello\r\n").await?;
+                    stream
+                        .write_all(b"garbage instead of a TLS ServerHello\r\n")
+                        .await?;
                     return stream.shutdown().await;
                 }
                 _ => {
@@ -489,7 +490,9 @@ async fn handle(
                         return Ok(()); // pipelined plaintext after STARTTLS: refuse
                     }
                     let config = state.tls[behaviour.index()].clone();
-                    let tls = TlsAcceptor::from(config).accept(reader.into_inner()).await?;
+                    let tls = TlsAcceptor::from(config)
+                        .accept(reader.into_inner())
+                        .await?;
                     return after_tls(BufReader::new(tls), &host, open).await;
                 }
             },
@@ -615,13 +618,23 @@ mod tests {
     #[test]
     fn behaviours_have_unique_slugs_and_addresses_found_from_host_names() {
         for (i, behaviour) in MxBehaviour::ALL.iter().enumerate() {
-            assert!(MxBehaviour::ALL[..i].iter().all(|b| b.slug() != behaviour.slug()));
+            assert!(
+                MxBehaviour::ALL[..i]
+                    .iter()
+                    .all(|b| b.slug() != behaviour.slug())
+            );
             assert_eq!(behaviour.address(), Ipv4Addr::new(127, 25, 0, i as u8 + 1));
             assert_eq!(MxBehaviour::of_host(&behaviour.host()), Some(*behaviour));
             let under = format!("Host7.{}.", behaviour.host().to_uppercase());
             assert_eq!(MxBehaviour::of_host(&under), Some(*behaviour));
         }
-        for host in ["mx.test", "unknown.mx.test", "valid.mx.test.example", "validmx.test", ""] {
+        for host in [
+            "mx.test",
+            "unknown.mx.test",
+            "valid.mx.test.example",
+            "validmx.test",
+            "",
+        ] {
             assert_eq!(MxBehaviour::of_host(host), None, "{host}");
         }
     }

@@ -48,7 +48,11 @@ impl MxMismatchClass {
 /// a mismatch and gets `other_domain`.
 pub fn classify_uncovered_mx<P: AsRef<str>>(host: &str, patterns: &[P]) -> MxMismatchClass {
     let host = normalise(host);
-    if host.is_empty() || patterns.iter().any(|p| mx_pattern_matches(p.as_ref(), &host)) {
+    if host.is_empty()
+        || patterns
+            .iter()
+            .any(|p| mx_pattern_matches(p.as_ref(), &host))
+    {
         return MxMismatchClass::OtherDomain;
     }
     let patterns: Vec<String> = patterns
@@ -99,10 +103,14 @@ fn differs_in_depth(host: &[&str], pattern: &[&str]) -> bool {
     }
     if host.len() < pattern.len() {
         // Host labels must appear, in order, among the pattern's.
-        is_embedded(host_rest, pattern_rest, |short, long| label_fits(short, long))
+        is_embedded(host_rest, pattern_rest, |short, long| {
+            label_fits(short, long)
+        })
     } else {
         // Pattern labels must appear, in order, among the host's.
-        is_embedded(pattern_rest, host_rest, |short, long| label_fits(long, short))
+        is_embedded(pattern_rest, host_rest, |short, long| {
+            label_fits(long, short)
+        })
     }
 }
 
@@ -198,10 +206,8 @@ pub fn damerau_levenshtein(a: &[u8], b: &[u8]) -> usize {
                 + (i - earlier_row - 1)
                 + 1
                 + (j - earlier_column - 1);
-            d[(i + 1) * width + j + 1] = substitution
-                .min(insertion)
-                .min(deletion)
-                .min(transposition);
+            d[(i + 1) * width + j + 1] =
+                substitution.min(insertion).min(deletion).min(transposition);
         }
         last_row_of[usize::from(a[i - 1])] = i;
     }
@@ -228,8 +234,14 @@ mod tests {
             (("example.com", &["*.example.com"][..]), LabelDepth),
             (("A.B.Example.COM.", &["*.example.com."][..]), LabelDepth),
             // A pattern with an extra label inside it, such as `mta-sts.`.
-            (("mx.example.com", &["mx.mta-sts.example.com"][..]), LabelDepth),
-            (("mx.example.com", &["*.mta-sts.example.com"][..]), LabelDepth),
+            (
+                ("mx.example.com", &["mx.mta-sts.example.com"][..]),
+                LabelDepth,
+            ),
+            (
+                ("mx.example.com", &["*.mta-sts.example.com"][..]),
+                LabelDepth,
+            ),
             (("mx1.eu.example.com", &["mx1.example.com"][..]), LabelDepth),
             (("example.com", &["mail.example.com"][..]), LabelDepth),
             // tld: only the top-level domain differs (wildcard expanded to the host's label).
@@ -237,7 +249,10 @@ mod tests {
             (("mx.example.net", &["*.example.com"][..]), Tld),
             (("mx.example.co.uk", &["*.example.com"][..]), Tld),
             (("mx.example.com", &["mx.example.com.au"][..]), Tld),
-            (("mx.example.de", &["*.example.com", "mx.example.fr"][..]), Tld),
+            (
+                ("mx.example.de", &["*.example.com", "mx.example.fr"][..]),
+                Tld,
+            ),
             // typo: Damerau–Levenshtein ≤ 3 after expanding the wildcard.
             (("mx.exmaple.com", &["*.example.com"][..]), Typo),
             (("mx1.example.com", &["mx2.example.com"][..]), Typo),
@@ -246,12 +261,24 @@ mod tests {
             (("mx.example.com", &["mx.exampleabcd.com"][..]), OtherDomain),
             // other_domain: a provider the policy forgot, no patterns, mode none.
             (("aspmx.l.google.com", &["*.example.com"][..]), OtherDomain),
-            (("example-com.mail.protection.outlook.com", &["mx.example.com"][..]), OtherDomain),
+            (
+                (
+                    "example-com.mail.protection.outlook.com",
+                    &["mx.example.com"][..],
+                ),
+                OtherDomain,
+            ),
             (("backup.example.net", &[][..]), OtherDomain),
             (("mx.example.com", &["", "."][..]), OtherDomain),
             // Order: label_depth before tld before typo.
-            (("a.b.example.com", &["mx.exampel.com", "*.example.com"][..]), LabelDepth),
-            (("mx.example.org", &["mx.exampel.com", "*.example.com"][..]), Tld),
+            (
+                ("a.b.example.com", &["mx.exampel.com", "*.example.com"][..]),
+                LabelDepth,
+            ),
+            (
+                ("mx.example.org", &["mx.exampel.com", "*.example.com"][..]),
+                Tld,
+            ),
             // A covered host is not a mismatch.
             (("mx.example.com", &["*.example.com"][..]), OtherDomain),
         ] {

@@ -19,7 +19,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -391,22 +393,20 @@ impl<G: ConnectGate> SmtpProber<G> {
             probe.address = Some(address);
             let _pass = self.gate.admit(address).await;
             let target = SocketAddr::new(address, self.config.port);
-            let stream = match tokio::time::timeout(
-                self.config.connect_timeout,
-                TcpStream::connect(target),
-            )
-            .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    failures.push(format!("{address}: connect: {error}"));
-                    continue;
-                }
-                Err(_) => {
-                    failures.push(format!("{address}: connect timed out"));
-                    continue;
-                }
-            };
+            let stream =
+                match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(target))
+                    .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        failures.push(format!("{address}: connect: {error}"));
+                        continue;
+                    }
+                    Err(_) => {
+                        failures.push(format!("{address}: connect timed out"));
+                        continue;
+                    }
+                };
             let _ = stream.set_nodelay(true);
             let mut stage = Stage::Banner;
             let exchange = self.converse(stream, probe, &mut stage);
@@ -439,7 +439,11 @@ impl<G: ConnectGate> SmtpProber<G> {
         let banner = match read_reply(&mut reader).await {
             Ok(reply) => reply,
             Err(error) => {
-                verdict(probe, MxStatus::Unreachable, Some(format!("banner: {error}")));
+                verdict(
+                    probe,
+                    MxStatus::Unreachable,
+                    Some(format!("banner: {error}")),
+                );
                 *stage = Stage::Quit;
                 return;
             }
@@ -470,7 +474,11 @@ impl<G: ConnectGate> SmtpProber<G> {
             } else {
                 MxStatus::Unreachable
             };
-            verdict(probe, status, Some(format!("EHLO refused: {}", ehlo.summary())));
+            verdict(
+                probe,
+                status,
+                Some(format!("EHLO refused: {}", ehlo.summary())),
+            );
             *stage = Stage::Quit;
             quit(&mut reader).await;
             return;
@@ -490,7 +498,11 @@ impl<G: ConnectGate> SmtpProber<G> {
         let go_ahead = match command(&mut reader, "STARTTLS").await {
             Ok(reply) => reply,
             Err(error) => {
-                verdict(probe, MxStatus::Unreachable, Some(format!("STARTTLS: {error}")));
+                verdict(
+                    probe,
+                    MxStatus::Unreachable,
+                    Some(format!("STARTTLS: {error}")),
+                );
                 *stage = Stage::Quit;
                 return;
             }
@@ -549,9 +561,11 @@ impl<G: ConnectGate> SmtpProber<G> {
         probe.tls_version = connection
             .protocol_version()
             .map(|v| v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned));
-        probe.cipher = connection
-            .negotiated_cipher_suite()
-            .map(|s| s.suite().as_str().map_or_else(|| format!("{:?}", s.suite()), str::to_owned));
+        probe.cipher = connection.negotiated_cipher_suite().map(|s| {
+            s.suite()
+                .as_str()
+                .map_or_else(|| format!("{:?}", s.suite()), str::to_owned)
+        });
         let chain = connection.peer_certificates().unwrap_or_default();
         let judgement = judge_certificate(
             chain,
@@ -777,7 +791,7 @@ pub fn judge_certificate(
                 now,
                 provider.signature_verification_algorithms.all,
             ) {
-                faults.push(classify_chain_error(&error));
+                faults.push(classify_chain_error(&error, facts.as_ref(), chain.len()));
             }
         }
         Err(error) => faults.push((MxStatus::CertUntrusted, format!("certificate: {error}"))),
@@ -800,7 +814,9 @@ pub fn judge_certificate(
             "certificate not parseable".to_owned(),
         )),
     }
-    let status = faults.first().map_or(MxStatus::Valid, |(status, _)| *status);
+    let status = faults
+        .first()
+        .map_or(MxStatus::Valid, |(status, _)| *status);
     let error = (!faults.is_empty()).then(|| {
         faults
             .iter()
@@ -815,17 +831,49 @@ pub fn judge_certificate(
     }
 }
 
-fn classify_chain_error(error: &rustls::Error) -> (MxStatus, String) {
-    let status = match error {
+fn classify_chain_error(
+    error: &rustls::Error,
+    facts: Option<&CertFacts>,
+    chain_len: usize,
+) -> (MxStatus, String) {
+    let at = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    match error {
         rustls::Error::InvalidCertificate(
             CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        ) => MxStatus::CertExpired,
+        ) => (
+            MxStatus::CertExpired,
+            match at(facts.map(|f| f.not_after_ms)) {
+                Some(time) => format!("certificate expired at {time}"),
+                None => "certificate expired".to_owned(),
+            },
+        ),
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
-        ) => MxStatus::CertNotYetValid,
-        _ => MxStatus::CertUntrusted,
-    };
-    (status, format!("certificate: {error}"))
+        ) => (
+            MxStatus::CertNotYetValid,
+            match at(facts.map(|f| f.not_before_ms)) {
+                Some(time) => format!("certificate not valid before {time}"),
+                None => "certificate not valid yet".to_owned(),
+            },
+        ),
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            let detail = match facts {
+                Some(f) if chain_len == 1 && f.subject == f.issuer => {
+                    "self-signed certificate".to_owned()
+                }
+                Some(f) => format!(
+                    "certificate issuer not trusted (unknown CA or missing intermediate): {}",
+                    f.issuer
+                ),
+                None => "certificate issuer not trusted".to_owned(),
+            };
+            (MxStatus::CertUntrusted, detail)
+        }
+        _ => (MxStatus::CertUntrusted, format!("certificate: {error}")),
+    }
 }
 
 /// Facts of a DER certificate, or `None` when it does not parse.
@@ -987,7 +1035,10 @@ mod tests {
                 "forbidden_address"
             ]
         );
-        let failures: Vec<bool> = MxStatus::ALL.iter().map(|s| s.is_definite_failure()).collect();
+        let failures: Vec<bool> = MxStatus::ALL
+            .iter()
+            .map(|s| s.is_definite_failure())
+            .collect();
         assert_eq!(
             failures,
             [false, true, true, true, true, true, true, false, false]
@@ -1034,7 +1085,10 @@ mod tests {
     #[test]
     fn reply_lines_parse_per_rfc_5321_section_4_2() {
         for (line, expected) in [
-            ("220 mx.example.com ESMTP", Some((220, true, "mx.example.com ESMTP"))),
+            (
+                "220 mx.example.com ESMTP",
+                Some((220, true, "mx.example.com ESMTP")),
+            ),
             ("250-STARTTLS", Some((250, false, "STARTTLS"))),
             ("250 ", Some((250, true, ""))),
             ("250", Some((250, true, ""))),
@@ -1054,7 +1108,7 @@ mod tests {
     }
 
     /// A reader that yields its fragments one read at a time, so lines cross read boundaries.
-    fn fragmented(parts: &[&'static [u8]]) -> impl tokio::io::AsyncBufRead + Unpin {
+    fn fragmented(parts: &[&'static [u8]]) -> impl tokio::io::AsyncBufRead + Unpin + use<> {
         let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = Box::new(&b""[..]);
         for part in parts {
             reader = Box::new(reader.chain(*part));
@@ -1075,20 +1129,31 @@ mod tests {
         assert_eq!(reply.code, 250);
         assert_eq!(
             reply.lines,
-            ["mx.example.com greets you", "PIPELINING", "starttls", "8BITMIME"]
+            [
+                "mx.example.com greets you",
+                "PIPELINING",
+                "starttls",
+                "8BITMIME"
+            ]
         );
         assert!(reply.has_extension("STARTTLS"));
         assert!(!reply.has_extension("SMTPUTF8"));
         let next = read_reply(&mut reader).await.unwrap();
         assert_eq!((next.code, next.lines.len()), (221, 1));
-        assert!(matches!(read_reply(&mut reader).await, Err(ReplyError::Closed)));
+        assert!(matches!(
+            read_reply(&mut reader).await,
+            Err(ReplyError::Closed)
+        ));
     }
 
     #[tokio::test]
     async fn hostile_replies_end_in_errors() {
         // Closed mid-reply, garbage, an endless line, endless continuation lines.
         let mut closed = fragmented(&[b"250-half\r\n250-line"]);
-        assert!(matches!(read_reply(&mut closed).await, Err(ReplyError::Closed)));
+        assert!(matches!(
+            read_reply(&mut closed).await,
+            Err(ReplyError::Closed)
+        ));
         let mut garbage = fragmented(&[b"\x16\x03\x01\x00\x05hello\r\n"]);
         assert!(matches!(
             read_reply(&mut garbage).await,

@@ -75,7 +75,9 @@ impl<P: MxProber> MxProbeCache<P> {
             .get_or_init(|| async {
                 Arc::new(match resolve().await {
                     Ok(addresses) => self.prober.probe(host, &addresses).await,
-                    Err(failure) => MxProbe::unreachable(host, format!("address lookup: {failure}")),
+                    Err(failure) => {
+                        MxProbe::unreachable(host, format!("address lookup: {failure}"))
+                    }
                 })
             })
             .await
@@ -133,7 +135,10 @@ impl<P: MxProber> MxProbeCache<P> {
             .map(|(host, entry)| {
                 BOOKKEEPING
                     + host.capacity()
-                    + entry.result.get().map_or(0, |probe| probe.approximate_bytes())
+                    + entry
+                        .result
+                        .get()
+                        .map_or(0, |probe| probe.approximate_bytes())
             })
             .sum()
     }
@@ -154,7 +159,10 @@ impl<P: MxProber> MxProbeCache<P> {
 /// plugs in (each call clones the shared result).
 impl<P: MxProber> MxProber for MxProbeCache<P> {
     async fn probe(&self, host: &str, addresses: &[IpAddr]) -> MxProbe {
-        MxProbeCache::probe(self, host, addresses).await.as_ref().clone()
+        MxProbeCache::probe(self, host, addresses)
+            .await
+            .as_ref()
+            .clone()
     }
 }
 
@@ -212,9 +220,7 @@ impl Politeness {
             return live;
         }
         let semaphore = Arc::new(Semaphore::new(self.per_address));
-        slots
-            .semaphores
-            .insert(address, Arc::downgrade(&semaphore));
+        slots.semaphores.insert(address, Arc::downgrade(&semaphore));
         if slots.semaphores.len() >= slots.prune_at {
             slots.semaphores.retain(|_, weak| weak.strong_count() > 0);
             slots.prune_at = (slots.semaphores.len() * 2).max(PRUNE_FLOOR);
@@ -277,7 +283,11 @@ mod tests {
         });
         let address: IpAddr = "192.0.2.1".parse().unwrap();
         let lookups = (0..20).map(|i| {
-            let host = if i % 2 == 0 { "MX.Example.com." } else { "mx.example.com" };
+            let host = if i % 2 == 0 {
+                "MX.Example.com."
+            } else {
+                "mx.example.com"
+            };
             cache.probe(host, std::slice::from_ref(&address))
         });
         let all = futures::future::join_all(lookups);
