@@ -44,6 +44,8 @@ pub const BANNER_MAX_CHARS: usize = 200;
 pub const MAX_ADDRESSES_TRIED: usize = 4;
 /// SAN entries kept per certificate (a few CDN certificates list hundreds; the rest is counted).
 pub const SAN_KEPT: usize = 16;
+/// How long the reply to `QUIT` is awaited once the verdict is in.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 allows 512 octets; servers exceed it).
 const REPLY_LINE_MAX: usize = 4096;
 /// Most lines in one reply (an EHLO reply lists one extension a line).
@@ -583,9 +585,9 @@ impl<G: ConnectGate> SmtpProber<G> {
     }
 }
 
-/// Sends `QUIT` and waits for the reply, ignoring failures (the verdict is already in).
+/// Sends `QUIT` and waits briefly for the reply, ignoring failures (the verdict is already in).
 async fn quit<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut S) {
-    let _ = command(stream, "QUIT").await;
+    let _ = tokio::time::timeout(QUIT_WAIT, command(stream, "QUIT")).await;
 }
 
 /// Writes one command line and reads its reply.
@@ -1080,6 +1082,85 @@ mod tests {
                 "{presented:?} vs {host:?}"
             );
         }
+    }
+
+    /// A CA and a leaf it issues, with `sans` as DNS names and `common_name` as subject CN.
+    fn issued_chain(
+        sans: &[&str],
+        common_name: &str,
+    ) -> (RootCertStore, Vec<CertificateDer<'static>>) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "unit test root");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let names: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = params.signed_by(&leaf_key, &issuer).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca_cert.der().to_vec()))
+            .unwrap();
+        (roots, vec![CertificateDer::from(leaf.der().to_vec())])
+    }
+
+    #[test]
+    fn certificate_names_come_from_the_san_only_never_the_common_name() {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let now = UnixTime::now();
+        for (sans, common_name, expected) in [
+            (&["mx.example.com"][..], "mx.example.com", MxStatus::Valid),
+            (&["*.example.com"][..], "whatever", MxStatus::Valid),
+            (
+                &["other.example.com", "MX.EXAMPLE.COM"][..],
+                "x",
+                MxStatus::Valid,
+            ),
+            // RFC 6125 §6.4.4 fallback to the CN is not done (spec §7: DNS-ID only).
+            (
+                &["other.example.com"][..],
+                "mx.example.com",
+                MxStatus::CertNameMismatch,
+            ),
+            (&[][..], "mx.example.com", MxStatus::CertNameMismatch),
+            (
+                &["*.mx.example.com"][..],
+                "mx.example.com",
+                MxStatus::CertNameMismatch,
+            ),
+        ] {
+            let (roots, chain) = issued_chain(sans, common_name);
+            let judged = judge_certificate(&chain, "mx.example.com", &roots, &provider, now);
+            assert_eq!(judged.status, expected, "{sans:?} CN={common_name}");
+            let facts = judged.facts.unwrap();
+            assert_eq!(facts.san, sans);
+            assert_eq!(facts.subject, format!("CN={common_name}"));
+            assert_eq!(facts.issuer, "CN=unit test root");
+        }
+        // Untrusted and misnamed: the chain fault comes first, both are told.
+        let (_, chain) = issued_chain(&["other.example.com"], "x");
+        let (other_roots, _) = issued_chain(&[], "x");
+        let judged = judge_certificate(&chain, "mx.example.com", &other_roots, &provider, now);
+        assert_eq!(judged.status, MxStatus::CertUntrusted);
+        let error = judged.error.unwrap();
+        // The other root has the same name, so webpki finds it and the signature fails.
+        assert!(
+            error.starts_with("certificate: invalid peer certificate: BadSignature; no DNS name"),
+            "{error}"
+        );
+        let nothing = judge_certificate(&[], "mx.example.com", &other_roots, &provider, now);
+        assert_eq!(nothing.status, MxStatus::TlsHandshakeFailed);
+        let garbage = [CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00])];
+        let garbage = judge_certificate(&garbage, "mx.example.com", &other_roots, &provider, now);
+        assert_eq!(garbage.status, MxStatus::CertUntrusted);
     }
 
     #[test]

@@ -334,6 +334,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_global_rate_paces_new_connections() {
+        // 10 per second, a burst of 10: 15 connections need at least 5 further tenths.
+        let politeness = Politeness::new(100, NonZeroU32::new(10));
+        let started = std::time::Instant::now();
+        for i in 0..15u32 {
+            let address = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            drop(politeness.admit(address).await);
+        }
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn per_address_slots_limit_and_are_pruned() {
         let politeness = Politeness::new(2, None);
         let one: IpAddr = "192.0.2.1".parse().unwrap();
