@@ -341,6 +341,9 @@ async fn concurrent_domains_sharing_an_mx_host_make_one_connection() {
     assert!(results.iter().all(|r| Arc::ptr_eq(r, &results[0])));
     assert_eq!(lab.smtp.counts(MxBehaviour::SplitReplies).total, 1);
     assert_eq!(cache.uses(&host), 25);
+    // The memory estimate of the module documentation: about 1 KiB for a host with a certificate.
+    let bytes = cache.approximate_bytes();
+    assert!((400..2048).contains(&bytes), "{bytes} bytes for one host");
     // A later lookup is served from the cache too.
     cache.probe(&host.to_uppercase(), &[]).await;
     assert_eq!(lab.smtp.counts(MxBehaviour::SplitReplies).total, 1);
