@@ -10,6 +10,7 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
+use crate::output::mx_table::{MxRow, write_mx_table};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -74,6 +75,8 @@ pub struct ScanJob {
     pub shard: Option<Shard>,
     /// Continue an interrupted run: skip rows already in the output, append the rest.
     pub resume: bool,
+    /// Where to write the MX table of spec §7 (with `--probe-mx`).
+    pub mx_output: Option<PathBuf>,
 }
 
 /// What a job produced.
@@ -164,6 +167,19 @@ pub async fn run_job(
         .map_err(|e| format!("cannot finish the output: {e}"));
     let mut result = result?;
     closed?;
+    // Spec §7: the MX table (one row per probed host) and its funnel in the statistics.
+    if let Some(probes) = validator.mx_results() {
+        let mut mx_rows: Vec<MxRow> = probes
+            .iter()
+            .map(|(probe, domains)| MxRow::from_probe(probe, *domains))
+            .collect();
+        for row in &mx_rows {
+            result.statistics.add_mx_row(row);
+        }
+        if let Some(path) = &job.mx_output {
+            write_mx_table(path, &mut mx_rows)?;
+        }
+    }
     let wall = started.elapsed().as_secs_f64();
     let checked_now = result.statistics.rows;
     if let Some(mut earlier) = resumed_statistics {
