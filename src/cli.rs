@@ -27,7 +27,7 @@ pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
     args_override_self = true,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
-    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
     /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
@@ -86,12 +86,12 @@ fn log_format_named(name: &str) -> Option<LogFormat> {
 pub enum Command {
     /// Check one domain and explain every finding.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments)."
+        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n  mta-sts-scan check example.com example.org --json\n  cut -d, -f2 suppliers.csv | mta-sts-scan check - --json > reports.jsonl\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments); with several domains, the worst of them."
     )]
     Check(CheckArgs),
     /// Scan a domain list into CSV, Parquet or JSON Lines, with adoption statistics.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
+        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html --fail-on invalid,delivery-at-risk\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts, unless --fail-on matched: then 1), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
     )]
     Scan(ScanArgs),
     /// Recompute the summary from one or more result files (any format; shards merge).
@@ -99,6 +99,11 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan stats results.parquet\n  mta-sts-scan stats shard-*.csv --json > summary.json"
     )]
     Stats(StatsArgs),
+    /// Write an HTML report (charts, headline numbers, per-domain table) from result files.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan report results.shard-*.csv --summary summary.json -o report.html\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html\n\nThe page is one self-contained file (styles, script and SVG charts inline: it opens without network access). Its numbers are those of `stats --json`, which it embeds. The per-domain table lists the domains that need action first; past --max-rows it keeps the most urgent rows and says how many it left out."
+    )]
+    Report(ReportArgs),
     /// Scan the demo list against the built-in test internet (offline) and print the summary.
     #[command(
         after_help = "Examples:\n  mta-sts-scan demo\n  mta-sts-scan demo --dir ./demo-out --format parquet\n\nThe test internet runs inside the process: a DNS server and an HTTPS server on 127.0.0.1 serving one domain per scenario (valid policies, every defect the scanner reports, hostile servers). Nothing leaves the machine."
@@ -259,8 +264,33 @@ pub struct ScanArgs {
     /// part file closed). A killed scan loses at most this much work.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub flush_interval: Duration,
+    /// Also write an HTML report of the results to this file (needs an output file, -o PATH).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Exit with status 1 when any row matches one of these (comma-separated): invalid, error,
+    /// absent, input-error, delivery-at-risk, or an issue code. The scan still completes and
+    /// writes everything.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail_on: Vec<String>,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files written by `scan` (CSV, Parquet or JSON Lines, by extension; shards merge).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "PATH", default_value = "report.html")]
+    pub output: PathBuf,
+    /// The scan's summary JSON (`scan --summary`): its run metadata (resolver, settings, times)
+    /// goes into the report. The numbers are always recomputed from the files.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// Most rows in the per-domain table (the most urgent are kept).
+    #[arg(long, value_name = "N", default_value_t = mta_sts_scan::html_report::DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -339,9 +369,12 @@ impl ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The domain to check (IDNs are accepted and converted to A-labels).
-    pub domain: String,
-    /// Print the result as JSON (the hosted endpoint's field names plus every column).
+    /// The domains to check (IDNs are accepted and converted to A-labels); `-` reads one per
+    /// line from standard input.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print the result as JSON (the hosted endpoint's field names plus every column): one
+    /// pretty object for one domain, JSON Lines (one object per line) for several.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -3,24 +3,29 @@
 
 mod cli;
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
+use futures::StreamExt;
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
-    StatsArgs,
+    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ReportArgs, ScanArgs,
+    ServeArgs, StatsArgs,
 };
-use mta_sts_scan::output::read_results;
-use mta_sts_scan::report::{Outcome, format_millis};
+use mta_sts_scan::html_report::{self, ReportBuilder};
+use mta_sts_scan::output::{OutputTarget, read_results};
+use mta_sts_scan::report::{DomainReport, Outcome, format_millis};
+use mta_sts_scan::scan::fail_on::FailOn;
 use mta_sts_scan::scan::job::run_job;
 use mta_sts_scan::scan::stats::{RunInfo, Statistics, Summary};
 
 /// Exit status of a scan stopped by a signal (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status of a completed scan with a row that `--fail-on` names.
+const EXIT_FAIL_ON: u8 = 1;
 /// Exit status for bad arguments and errors.
 const EXIT_ERROR: u8 = 2;
 
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check(args).await,
             Command::Scan(args) => scan(args, log).await,
             Command::Stats(args) => stats(args),
+            Command::Report(args) => report(args, log),
             Command::Demo(args) => demo(args, log).await,
             Command::Lab(args) => lab(args, log).await,
             Command::Serve(args) => serve(args, log).await,
@@ -176,37 +182,103 @@ impl Stderr {
     }
 }
 
-/// `check DOMAIN`: 0 valid, 1 invalid or absent, 2 error or input error.
+/// Domains checked at once by `check` with several domains.
+const CHECK_CONCURRENCY: usize = 8;
+
+/// `check DOMAIN...`: 0 valid, 1 invalid or absent, 2 error or input error; with several
+/// domains the worst. Reports come out in the order given.
 async fn check(args: CheckArgs) -> Result<ExitCode, String> {
     let config = args.net.to_config()?;
     let validator = config.build_validator()?;
-    let report = validator.check_input(&args.domain, None).await;
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_string_pretty(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|json| writeln!(stdout, "{json}").map_err(|e| e.to_string()))
+    let domains = check_domains(&args.domains)?;
+    // One domain named on the command line keeps the pretty JSON object; anything else is
+    // JSON Lines, one object per line.
+    let json_lines = args.json && (domains.len() != 1 || args.domains.iter().any(|d| d == "-"));
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut reports = futures::stream::iter(domains.iter())
+        .map(|domain| validator.check_input(domain, None))
+        .buffered(CHECK_CONCURRENCY);
+    let mut worst = 0u8;
+    let mut first = true;
+    while let Some(report) = reports.next().await {
+        let mut stdout = std::io::stdout().lock();
+        write_check_report(&mut stdout, &report, args.json, json_lines, color, first)
+            .map_err(|e| format!("cannot write to standard output: {e}"))?;
+        first = false;
+        worst = worst.max(match report.outcome {
+            Outcome::Valid => 0,
+            Outcome::Invalid | Outcome::Absent => 1,
+            Outcome::Error | Outcome::InputError => 2,
+        });
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// The domains of `check`: as given, with `-` replaced by standard input's lines (blank lines
+/// and `#` comments skipped). Read whole: `check` is for a handful, `scan` for lists.
+fn check_domains(args: &[String]) -> Result<Vec<String>, String> {
+    let mut domains = Vec::new();
+    for arg in args {
+        if arg != "-" {
+            domains.push(arg.clone());
+            continue;
+        }
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                domains.push(line.to_owned());
+            }
+        }
+    }
+    Ok(domains)
+}
+
+fn write_check_report(
+    out: &mut impl Write,
+    report: &DomainReport,
+    json: bool,
+    json_lines: bool,
+    color: bool,
+    first: bool,
+) -> std::io::Result<()> {
+    let to_io = |e: serde_json::Error| std::io::Error::other(e.to_string());
+    if json_lines {
+        writeln!(out, "{}", serde_json::to_string(report).map_err(to_io)?)
+    } else if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(report).map_err(to_io)?)
     } else {
-        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        write!(
-            stdout,
-            "{}",
-            mta_sts_scan::text_report::render(&report, color)
-        )
-        .map_err(|e| e.to_string())
-    };
-    written?;
-    Ok(ExitCode::from(match report.outcome {
-        Outcome::Valid => 0,
-        Outcome::Invalid | Outcome::Absent => 1,
-        Outcome::Error | Outcome::InputError => 2,
-    }))
+        if !first {
+            writeln!(out)?;
+        }
+        write!(out, "{}", mta_sts_scan::text_report::render(report, color))
+    }
 }
 
 /// `scan INPUT`: 0 completed, 2 bad arguments / input / output, 130 interrupted.
 async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
+    let fail_on = FailOn::parse(&args.fail_on)?;
     let show_progress = !args.quiet && !log.is_json() && std::io::stderr().is_terminal();
     let (job, config) = args.to_job(show_progress)?;
+    let report = match (&args.report, &job.output) {
+        (None, _) => None,
+        (Some(_), OutputTarget::Stdout) => {
+            return Err(
+                "--report needs an output file (-o PATH): the report reads the results back"
+                    .to_owned(),
+            );
+        }
+        (Some(path), OutputTarget::File(results)) => {
+            let path = match job.shard {
+                Some(shard) => shard.output_path(path),
+                None => path.clone(),
+            };
+            // Fail before scanning, not after, when the report cannot be written.
+            std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+            Some((path, results.clone()))
+        }
+    };
     if job.settings.concurrency < args.concurrency {
         log.info(&format!(
             "note: --concurrency {} lowered to {}: at --dns-rate {} more domains would wait out their --domain-timeout",
@@ -217,11 +289,48 @@ async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
     if !args.quiet {
         log.summary(&result.statistics, &result.run);
     }
+    if let Some((path, results)) = report {
+        let mut builder = ReportBuilder::new(html_report::DEFAULT_MAX_ROWS);
+        builder.add_file(&results, Some(job.format))?;
+        // The numbers are the scan's own statistics, those of its summary.
+        let html = builder.render_with(&result.statistics, &result.run)?;
+        html_report::write_report(&path, &html)?;
+        if !args.quiet {
+            log.info(&format!("Report: {}", path.display()));
+        }
+    }
+    let failures = fail_on.failures(&result.statistics);
+    if !failures.is_empty() {
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(condition, rows)| format!("{condition} ({rows} rows)"))
+            .collect();
+        log.info(&format!(
+            "--fail-on matched: {}; exit status 1",
+            list.join(", ")
+        ));
+    }
     Ok(if result.run.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else if !failures.is_empty() {
+        ExitCode::from(EXIT_FAIL_ON)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `report FILE...`: the HTML report of result files.
+fn report(args: ReportArgs, log: Stderr) -> Result<ExitCode, String> {
+    let mut builder = ReportBuilder::new(args.max_rows);
+    for path in &args.files {
+        builder.add_file(path, None)?;
+    }
+    let run =
+        html_report::run_info_for_files(&args.files, builder.statistics(), args.summary.as_deref())?;
+    let html = builder.render(&run)?;
+    html_report::write_report(&args.output, &html)?;
+    log.info(&format!("Report: {}", args.output.display()));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `stats FILE...`: merges the files' statistics (each file counted on its own, then summed).

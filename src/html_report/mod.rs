@@ -18,7 +18,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::issues::{IssueCode, Severity};
-use crate::output::read_results;
+use crate::output::{Format, read_results};
 use crate::report::{DomainReport, format_millis, now_millis};
 use crate::scan::stats::{RunInfo, Statistics};
 
@@ -53,11 +53,12 @@ impl ReportBuilder {
         self.table.add(report);
     }
 
-    /// Adds every row of a result file (any format, by extension; Parquet part files too).
-    /// Each file's statistics are counted on their own and then merged, as `stats` does.
-    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
+    /// Adds every row of a result file (any format; by extension unless `format` is given;
+    /// Parquet part files too). Each file's statistics are counted on their own and then
+    /// merged, as `stats` does.
+    pub fn add_file(&mut self, path: &Path, format: Option<Format>) -> Result<(), String> {
         let mut file_statistics = Statistics::new();
-        for row in read_results(path, None)? {
+        for row in read_results(path, format)? {
             let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
             file_statistics.add(&report);
             self.table.add(&report);

@@ -2,6 +2,7 @@
 //! single consumer that owns the writer, the statistics and the progress display.
 
 pub mod input;
+pub mod fail_on;
 pub mod job;
 pub mod pipeline;
 pub mod progress;
