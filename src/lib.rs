@@ -4,6 +4,7 @@
 //! the network boundary ([`net`]), the per-domain validator ([`validate`]), the scan pipeline
 //! ([`scan`]), the output writers ([`output`]), the HTML report ([`html_report`]) and the in-process test internet ([`lab`]).
 
+pub mod compression;
 pub mod config;
 pub mod domain;
 pub mod html_report;

@@ -154,3 +154,84 @@ async fn check_takes_several_domains_and_exits_with_the_worst() {
     assert!(stdout.lines().count() > 1, "pretty");
     serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_lists_in_and_compressed_results_out() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = "1,valid-enforce-1.test\n2,no-sts-1.test\n3,record-multiple-1.test\n";
+    // Tranco's form: a zip holding one deflated CSV.
+    let zipped = dir.path().join("top-1m.csv.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zipped).unwrap());
+    writer
+        .start_file(
+            "top-1m.csv",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+    writer.write_all(list.as_bytes()).unwrap();
+    writer.finish().unwrap();
+    let results = dir.path().join("results.csv.gz");
+    let output = scan(&lab)
+        .arg(&zipped)
+        .arg("-o")
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let gz = std::fs::read(&results).unwrap();
+    assert_eq!(&gz[..2], b"\x1f\x8b", "gzip on disk");
+    let rows: Vec<(String, Option<i64>)> = mta_sts_scan::output::read_results(&results, None)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            (row.domain, row.rank)
+        })
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.contains(&("record-multiple-1.test".to_owned(), Some(3))));
+
+    // zstd on standard input, JSON Lines out as zstd; `stats` reads it back.
+    let compressed = zstd::encode_all(list.as_bytes(), 3).unwrap();
+    let jsonl = dir.path().join("results.jsonl.zst");
+    let mut child = scan(&lab)
+        .arg("-")
+        .arg("-o")
+        .arg(&jsonl)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&compressed).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stats = common::binary()
+        .args(["stats", "--json"])
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(summary["rows"], 3, "{}", describe(&stats));
+    assert_eq!(summary["outcomes"]["invalid"], 1);
+
+    // What cannot work is refused before scanning.
+    for (output_name, extra, message) in [
+        ("r.parquet.gz", &[][..], "Parquet compresses its columns itself"),
+        ("r.csv.zip", &[][..], "cannot be written as zip"),
+        ("results.csv.gz", &["--resume"][..], "--resume cannot continue a gzip file"),
+    ] {
+        let output = scan(&lab)
+            .arg(&zipped)
+            .arg("-o")
+            .arg(dir.path().join(output_name))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{output_name}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{output_name}: {stderr}");
+    }
+    let rows = mta_sts_scan::output::read_results(&results, None).unwrap();
+    assert_eq!(rows.map(Result::unwrap).count(), 3, "the refused --resume left the file intact");
+}

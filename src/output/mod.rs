@@ -44,9 +44,10 @@ impl Format {
     }
 
     /// The format a file name implies: `.csv`, `.parquet` / `.pq`, `.jsonl` / `.ndjson` /
-    /// `.json`, any case. Compressed names (`.csv.gz`) are not recognised.
+    /// `.json`, any case, also under a compression extension (`.csv.gz`, `.jsonl.zst`).
     pub fn from_path(path: &Path) -> Option<Format> {
-        let extension = path.extension()?.to_str()?;
+        let inner = crate::compression::inner_name(path);
+        let extension = inner.extension()?.to_str()?;
         if extension.eq_ignore_ascii_case("pq") {
             return Some(Format::Parquet);
         }
@@ -146,6 +147,30 @@ fn open_writer(
     metadata: &RunMetadata,
     mode: WriteMode,
 ) -> Result<Box<dyn ResultWriter>, String> {
+    if let OutputTarget::File(path) = target
+        && let Some(compression) = crate::compression::Compression::from_extension(path)
+    {
+        if format == Format::Parquet {
+            return Err(format!(
+                "{}: Parquet compresses its columns itself (zstd): drop the .{} extension",
+                path.display(),
+                path.extension().and_then(|e| e.to_str()).unwrap_or("")
+            ));
+        }
+        if compression == crate::compression::Compression::Zip {
+            return Err(format!(
+                "{}: results cannot be written as zip: use .gz or .zst",
+                path.display()
+            ));
+        }
+        if mode == WriteMode::Append {
+            return Err(format!(
+                "{}: --resume cannot continue a {} file (a killed scan leaves its last block unfinished): write plain text, or compress after the scan",
+                path.display(),
+                compression.as_str()
+            ));
+        }
+    }
     match (format, target) {
         (Format::Parquet, OutputTarget::File(path)) => Ok(Box::new(
             parquet::ParquetResultWriter::create(path, metadata, mode)?,
@@ -184,7 +209,15 @@ fn open_sink(
                 .open(path)
                 .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
             let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-            (Box::new(WholeLines::new(file)), empty)
+            // Compressed: each flush ends a block, so what was flushed decompresses; a killed
+            // scan leaves the last block unfinished (readers stop there).
+            match crate::compression::Compression::from_extension(path) {
+                Some(compression) => (
+                    crate::compression::encoder(file, compression, path)?,
+                    empty,
+                ),
+                None => (Box::new(WholeLines::new(file)), empty),
+            }
         }
         OutputTarget::Stdout => (Box::new(std::io::stdout()), true),
     })
@@ -330,7 +363,15 @@ mod tests {
             Format::from_path(Path::new("r.NDJSON")),
             Some(Format::Jsonl)
         );
-        assert_eq!(Format::from_path(Path::new("r.csv.gz")), None);
+        assert_eq!(
+            Format::from_path(Path::new("r.csv.gz")),
+            Some(Format::Csv)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("r.jsonl.ZST")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_path(Path::new("r.gz")), None);
         assert_eq!(Format::from_path(Path::new("csv")), None);
         for format in Format::ALL {
             assert_eq!(Format::from_name(format.as_str()), Some(format));
