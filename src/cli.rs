@@ -40,8 +40,85 @@ pub struct Cli {
         env = LOG_FORMAT_VARIABLE
     )]
     pub log_format: LogFormat,
+    /// Colour in the output for people: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        env = COLOR_VARIABLE
+    )]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Environment variable for `--color`.
+pub const COLOR_VARIABLE: &str = "MTA_STS_SCAN_COLOR";
+
+/// When to colour output meant for people (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that `is_terminal` or not; `no_color` is NO_COLOR being set
+    /// (to anything but the empty string).
+    pub fn enabled(self, is_terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color,
+        }
+    }
+
+    /// The same choice for clap's own help and error messages.
+    pub fn for_clap(self) -> clap::ColorChoice {
+        match self {
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+        }
+    }
+}
+
+/// The colour choice the arguments or the environment ask for, read without clap (for clap's
+/// own output, which comes before parsing is done).
+pub fn requested_color(
+    args: &[std::ffi::OsString],
+    environment_value: Option<std::ffi::OsString>,
+) -> ColorChoice {
+    let named = |name: &str| ColorChoice::from_str(name.trim(), true).ok();
+    let mut requested = environment_value.and_then(|v| named(&v.to_string_lossy()));
+    if let Some(value) = requested_flag(args, "--color") {
+        requested = named(&value).or(requested);
+    }
+    requested.unwrap_or(ColorChoice::Auto)
+}
+
+/// The last value of `--flag VALUE` / `--flag=VALUE` before any `--`.
+fn requested_flag(args: &[std::ffi::OsString], flag: &str) -> Option<String> {
+    let mut found = None;
+    let mut args = args.iter().map(|arg| arg.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix(flag) {
+            Some("") => args.next().map(|value| value.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if value.is_some() {
+            found = value;
+        }
+    }
+    found
 }
 
 /// The form of everything written to stderr.
@@ -548,6 +625,42 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert!(parse_resolver("dns.google").is_err());
+    }
+
+    #[test]
+    fn color_choices() {
+        let args = |list: &[&str]| -> Vec<std::ffi::OsString> {
+            list.iter().map(std::ffi::OsString::from).collect()
+        };
+        assert_eq!(
+            requested_color(&args(&["check", "--color", "always"]), None),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["--color=never", "check"]), Some("always".into())),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            requested_color(&args(&["check"]), Some("ALWAYS".into())),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["check", "--", "--color=always"]), None),
+            ColorChoice::Auto
+        );
+        for (choice, terminal, no_color, expected) in [
+            (ColorChoice::Auto, true, false, true),
+            (ColorChoice::Auto, true, true, false),
+            (ColorChoice::Auto, false, false, false),
+            (ColorChoice::Always, false, true, true),
+            (ColorChoice::Never, true, false, false),
+        ] {
+            assert_eq!(
+                choice.enabled(terminal, no_color),
+                expected,
+                "{choice:?} {terminal} {no_color}"
+            );
+        }
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use futures::StreamExt;
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ReportArgs, ScanArgs,
+    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ReportArgs, ScanArgs,
     ServeArgs, StatsArgs,
 };
 use mta_sts_scan::html_report::{self, ReportBuilder};
@@ -30,7 +30,13 @@ const EXIT_FAIL_ON: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let color = cli::requested_color(&arguments, std::env::var_os(cli::COLOR_VARIABLE));
+    let parsed = Cli::command()
+        .color(color.for_clap())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return report_usage_error(&error),
     };
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => check(args).await,
+            Command::Check(args) => check(args, cli.color).await,
             Command::Scan(args) => scan(args, log).await,
             Command::Stats(args) => stats(args),
             Command::Report(args) => report(args, log),
@@ -187,14 +193,15 @@ const CHECK_CONCURRENCY: usize = 8;
 
 /// `check DOMAIN...`: 0 valid, 1 invalid or absent, 2 error or input error; with several
 /// domains the worst. Reports come out in the order given.
-async fn check(args: CheckArgs) -> Result<ExitCode, String> {
+async fn check(args: CheckArgs, color: ColorChoice) -> Result<ExitCode, String> {
     let config = args.net.to_config()?;
     let validator = config.build_validator()?;
     let domains = check_domains(&args.domains)?;
     // One domain named on the command line keeps the pretty JSON object; anything else is
     // JSON Lines, one object per line.
     let json_lines = args.json && (domains.len() != 1 || args.domains.iter().any(|d| d == "-"));
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = color.enabled(std::io::stdout().is_terminal(), no_color);
     let mut reports = futures::stream::iter(domains.iter())
         .map(|domain| validator.check_input(domain, None))
         .buffered(CHECK_CONCURRENCY);

@@ -235,3 +235,28 @@ async fn compressed_lists_in_and_compressed_results_out() {
     let rows = mta_sts_scan::output::read_results(&results, None).unwrap();
     assert_eq!(rows.map(Result::unwrap).count(), 3, "the refused --resume left the file intact");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn color_is_chosen_by_flag_or_environment_not_only_by_the_terminal() {
+    let lab = lab().await;
+    let escape = |output: &Output| String::from_utf8_lossy(&output.stdout).contains("\u{1b}[");
+    let check = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = lab.command("check");
+        command.arg("record-multiple-1.test").args(extra);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    // Piped: no colour by default, whatever NO_COLOR says.
+    assert!(!escape(&check(&[], &[])));
+    assert!(escape(&check(&["--color", "always"], &[])));
+    assert!(escape(&check(&["--color=always"], &[("NO_COLOR", "1")])));
+    assert!(escape(&check(&[], &[("MTA_STS_SCAN_COLOR", "always")])));
+    assert!(!escape(&check(
+        &["--color", "never"],
+        &[("MTA_STS_SCAN_COLOR", "always")]
+    )));
+    let bad = check(&["--color", "sometimes"], &[]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
