@@ -159,7 +159,11 @@ fn open_zip(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
     if entry.encrypted() {
         return Err(format!("{name}: the archive is encrypted"));
     }
-    let (start, size, method) = (entry.data_start(), entry.compressed_size(), entry.compression());
+    let (start, size, method) = (
+        entry.data_start(),
+        entry.compressed_size(),
+        entry.compression(),
+    );
     drop(entry);
     let mut file = archive.into_inner();
     file.seek(SeekFrom::Start(start))
@@ -255,7 +259,8 @@ mod tests {
     fn streams_decode_too_but_a_zip_needs_its_file() {
         let stream: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(gzip(LIST.as_bytes())));
         assert_eq!(read_all(decode_stream(stream, "(stdin)").unwrap()), LIST);
-        let zip: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(b"PK\x03\x04....".to_vec()));
+        let zip: Box<dyn BufRead + Send> =
+            Box::new(std::io::Cursor::new(b"PK\x03\x04....".to_vec()));
         let error = decode_stream(zip, "(stdin)").err().unwrap();
         assert!(error.contains("pass the archive's file name"), "{error}");
     }

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ReportArgs, ScanArgs,
-    ServeArgs, StatsArgs,
+    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat,
+    ReportArgs, ScanArgs, ServeArgs, StatsArgs,
 };
 use mta_sts_scan::html_report::{self, ReportBuilder};
 use mta_sts_scan::output::{OutputTarget, read_results};
@@ -253,7 +253,11 @@ fn write_check_report(
     if json_lines {
         writeln!(out, "{}", serde_json::to_string(report).map_err(to_io)?)
     } else if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(report).map_err(to_io)?)
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(report).map_err(to_io)?
+        )
     } else {
         if !first {
             writeln!(out)?;
@@ -332,8 +336,11 @@ fn report(args: ReportArgs, log: Stderr) -> Result<ExitCode, String> {
     for path in &args.files {
         builder.add_file(path, None)?;
     }
-    let run =
-        html_report::run_info_for_files(&args.files, builder.statistics(), args.summary.as_deref())?;
+    let run = html_report::run_info_for_files(
+        &args.files,
+        builder.statistics(),
+        args.summary.as_deref(),
+    )?;
     let html = builder.render(&run)?;
     html_report::write_report(&args.output, &html)?;
     log.info(&format!("Report: {}", args.output.display()));

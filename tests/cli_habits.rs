@@ -82,7 +82,12 @@ async fn fail_on_exits_1_after_writing_every_row_and_the_report() {
             .args(["-o", "-", "--fail-on", fail_on])
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{fail_on}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{fail_on}: {}",
+            describe(&output)
+        );
     }
     // Issue codes work too.
     let output = scan(&lab)
@@ -96,11 +101,22 @@ async fn fail_on_exits_1_after_writing_every_row_and_the_report() {
 #[test]
 fn fail_on_and_report_refuse_bad_arguments_before_scanning() {
     for (args, message) in [
-        (&["-", "--fail-on", "invalid,everything"][..], "--fail-on \"everything\""),
-        (&["-", "-o", "-", "--report", "r.html"][..], "--report needs an output file"),
+        (
+            &["-", "--fail-on", "invalid,everything"][..],
+            "--fail-on \"everything\"",
+        ),
+        (
+            &["-", "-o", "-", "--report", "r.html"][..],
+            "--report needs an output file",
+        ),
     ] {
         let output = with_stdin(common::binary().arg("scan").args(args), "example.test\n");
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
         assert!(output.stdout.is_empty(), "{args:?}: nothing scanned");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
@@ -124,7 +140,11 @@ async fn check_takes_several_domains_and_exits_with_the_worst() {
             report["domain"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(domains, ["valid-enforce-1.test", "no-sts-1.test"], "in order");
+    assert_eq!(
+        domains,
+        ["valid-enforce-1.test", "no-sts-1.test"],
+        "in order"
+    );
 
     // `-`: one per line from stdin, comments and blank lines skipped.
     let output = with_stdin(
@@ -217,9 +237,17 @@ async fn compressed_lists_in_and_compressed_results_out() {
 
     // What cannot work is refused before scanning.
     for (output_name, extra, message) in [
-        ("r.parquet.gz", &[][..], "Parquet compresses its columns itself"),
+        (
+            "r.parquet.gz",
+            &[][..],
+            "Parquet compresses its columns itself",
+        ),
         ("r.csv.zip", &[][..], "cannot be written as zip"),
-        ("results.csv.gz", &["--resume"][..], "--resume cannot continue a gzip file"),
+        (
+            "results.csv.gz",
+            &["--resume"][..],
+            "--resume cannot continue a gzip file",
+        ),
     ] {
         let output = scan(&lab)
             .arg(&zipped)
@@ -228,12 +256,21 @@ async fn compressed_lists_in_and_compressed_results_out() {
             .args(extra)
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{output_name}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{output_name}: {}",
+            describe(&output)
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{output_name}: {stderr}");
     }
     let rows = mta_sts_scan::output::read_results(&results, None).unwrap();
-    assert_eq!(rows.map(Result::unwrap).count(), 3, "the refused --resume left the file intact");
+    assert_eq!(
+        rows.map(Result::unwrap).count(),
+        3,
+        "the refused --resume left the file intact"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

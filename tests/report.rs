@@ -92,7 +92,10 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
 
     let html = std::fs::read_to_string(&report).unwrap();
     let dom = tl::parse(&html, tl::ParserOptions::default().track_ids()).unwrap();
-    assert_eq!(html.matches("<section").count(), html.matches("</section>").count());
+    assert_eq!(
+        html.matches("<section").count(),
+        html.matches("</section>").count()
+    );
     let sections: Vec<String> = dom
         .query_selector("section")
         .unwrap()
@@ -101,7 +104,11 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
             Some(tag.attributes().id()?.as_utf8_str().into_owned())
         })
         .collect();
-    let expected: Vec<&str> = SECTIONS.iter().copied().filter(|id| *id != "mx-tls").collect();
+    let expected: Vec<&str> = SECTIONS
+        .iter()
+        .copied()
+        .filter(|id| *id != "mx-tls")
+        .collect();
     assert_eq!(sections, expected, "the demo does not probe MX hosts");
 
     // One source of numbers: the embedded summary is `stats --json`, run metadata aside, and
@@ -138,7 +145,10 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
             n("lookup_errors.domains.count"),
         ]
     );
-    assert!(n("delivery_at_risk") > 0 && n("outcomes.invalid") > 0, "the demo covers them");
+    assert!(
+        n("delivery_at_risk") > 0 && n("outcomes.invalid") > 0,
+        "the demo covers them"
+    );
 
     // Every chart is an inline SVG, and the charts carry the summary's counts.
     // Outcomes, mode, max_age, funnel, rank, TLD, hosting ×2, issues, TLS-RPT.
@@ -157,7 +167,10 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
         // The bar's label, then (after every label) its note "count (share)".
         assert!(chart_texts.contains(code), "issue {code} charted");
         let note = format!("{count} (");
-        assert!(chart_texts.iter().any(|t| t.starts_with(&note)), "{code}: {note}");
+        assert!(
+            chart_texts.iter().any(|t| t.starts_with(&note)),
+            "{code}: {note}"
+        );
     }
     let funnel_table = texts_in(&dom, "funnel", "td");
     for key in ["attempted", "dns_failed", "tcp_failed", "tls_failed"] {
@@ -182,7 +195,10 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
     assert_eq!(rows[0][0], 0, "delivery at risk first");
     assert_eq!(rows[0][3], "valid");
     let priorities: Vec<u64> = rows.iter().map(|r| r[0].as_u64().unwrap()).collect();
-    assert!(priorities.windows(2).all(|w| w[0] <= w[1]), "sorted by priority");
+    assert!(
+        priorities.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by priority"
+    );
 
     let intro = texts_in(&dom, "domains", ".intro").join(" ");
     let need_action = intro.split(' ').next().unwrap().to_owned();
@@ -235,10 +251,7 @@ fn render_in_chromium(report: &Path, dir: &Path, need_action: &str) {
         info.starts_with(&format!("{need_action} rows, page 1 of ")),
         "{info} / {need_action}"
     );
-    assert!(
-        texts_in(&dom, "nav", "a").len() >= 12,
-        "navigation built"
-    );
+    assert!(texts_in(&dom, "nav", "a").len() >= 12, "navigation built");
 
     let png = dir.join("report.png");
     chromium(&[
@@ -247,7 +260,11 @@ fn render_in_chromium(report: &Path, dir: &Path, need_action: &str) {
     ]);
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    assert!(bytes.len() > 50_000, "{} bytes: more than a blank page", bytes.len());
+    assert!(
+        bytes.len() > 50_000,
+        "{} bytes: more than a blank page",
+        bytes.len()
+    );
     if let Some(keep) = std::env::var_os("REPORT_PNG") {
         std::fs::copy(&png, keep).unwrap();
     }

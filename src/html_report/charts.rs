@@ -93,7 +93,9 @@ pub fn bar_chart(title: &str, bars: &[Bar], unit: &str) -> Result<String, String
         .map(|b| b.label.chars().count())
         .max()
         .unwrap_or(0);
-    let label_area = u32::try_from(longest * 7 + 16).unwrap_or(260).clamp(60, 260);
+    let label_area = u32::try_from(longest * 7 + 16)
+        .unwrap_or(260)
+        .clamp(60, 260);
     let longest_note = bars
         .iter()
         .map(|b| b.note.chars().count())
@@ -240,17 +242,11 @@ mod tests {
             svg[start..].split('"').next().unwrap().parse().unwrap()
         };
         assert!(y_of("#2E8B57") < y_of("#C83737"), "valid above invalid");
-
     }
 
     #[test]
     fn labels_from_files_cannot_inject_markup() {
-        let svg = bar_chart(
-            "<script>",
-            &[Bar::count("a<b>&'\"", 1, BLUE)],
-            "",
-        )
-        .unwrap();
+        let svg = bar_chart("<script>", &[Bar::count("a<b>&'\"", 1, BLUE)], "").unwrap();
         assert!(!svg.contains("<script"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert!(
@@ -266,6 +262,9 @@ mod tests {
         let empty = bar_chart("Nothing", &[], "").unwrap();
         assert!(svg_texts(&empty).contains(&"no data".to_owned()), "{empty}");
         let zero = bar_chart("Zero", &[Bar::rate("x", 0, 0, BLUE)], "%").unwrap();
-        assert!(svg_texts(&zero).contains(&"- (0 of 0)".to_owned()), "{zero}");
+        assert!(
+            svg_texts(&zero).contains(&"- (0 of 0)".to_owned()),
+            "{zero}"
+        );
     }
 }

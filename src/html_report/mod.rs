@@ -131,7 +131,8 @@ pub fn run_info_for_files(
 
 /// Writes the page to `path`.
 pub fn write_report(path: &Path, html: &str) -> Result<(), String> {
-    std::fs::write(path, html).map_err(|e| format!("cannot write the report {}: {e}", path.display()))
+    std::fs::write(path, html)
+        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
 }
 
 /// The page for these statistics and rows.
@@ -191,7 +192,8 @@ fn count(summary: &Value, path: &str) -> u64 {
 }
 
 fn lookup<'a>(summary: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(summary, |value, key| value.get(key))
+    path.split('.')
+        .try_fold(summary, |value, key| value.get(key))
 }
 
 /// A `{name, ...counts}` list of the summary.
@@ -214,11 +216,7 @@ impl Page {
 
     fn section(&mut self, id: &'static str, title: &'static str, intro: &str) {
         self.nav.push((id, title));
-        let _ = write!(
-            self.html,
-            "<section id=\"{id}\"><h2>{}</h2>",
-            escape(title)
-        );
+        let _ = write!(self.html, "<section id=\"{id}\"><h2>{}</h2>", escape(title));
         if !intro.is_empty() {
             let _ = write!(self.html, "<p class=\"intro\">{intro}</p>");
         }
@@ -275,7 +273,12 @@ impl Page {
         let with_mx = count(s, "domains_with_mx");
         let valid = count(s, "mta_sts.valid_policies");
         let mut cards: Vec<(&str, u64, String, &str)> = vec![
-            ("Domains", count(s, "rows"), "rows in the results".to_owned(), ""),
+            (
+                "Domains",
+                count(s, "rows"),
+                "rows in the results".to_owned(),
+                "",
+            ),
             (
                 "With MX",
                 with_mx,
@@ -303,7 +306,10 @@ impl Page {
             (
                 "Enforce",
                 count(s, "modes.enforce"),
-                format!("{} of valid policies", percent(count(s, "modes.enforce"), valid)),
+                format!(
+                    "{} of valid policies",
+                    percent(count(s, "modes.enforce"), valid)
+                ),
                 "good",
             ),
             (
@@ -356,7 +362,9 @@ impl Page {
         }
         self.push("</div>");
         if lookup(s, "run.interrupted").and_then(Value::as_bool) == Some(true) {
-            self.push("<p class=\"alert\">The scan was interrupted: these are partial results.</p>");
+            self.push(
+                "<p class=\"alert\">The scan was interrupted: these are partial results.</p>",
+            );
         }
         self.end_section();
     }
@@ -392,8 +400,10 @@ impl Page {
              (RFC 8461 recommends weeks).",
         );
         let valid = count(s, "mta_sts.valid_policies");
-        let modes = [("enforce", GREEN), ("testing", ORANGE), ("none", GREY)]
-            .map(|(mode, color)| Bar::share(mode, count(s, &format!("modes.{mode}")), valid, color));
+        let modes =
+            [("enforce", GREEN), ("testing", ORANGE), ("none", GREY)].map(|(mode, color)| {
+                Bar::share(mode, count(s, &format!("modes.{mode}")), valid, color)
+            });
         self.chart("Mode distribution (valid policies)", &modes, "")?;
         let buckets = [
             ("under_1_day", "< 1 day", ORANGE),
@@ -423,11 +433,19 @@ impl Page {
             "Domains with an MTA-STS record, and how far their policy fetch got \
              (RFC 8461 §3.3: DNS → TCP → TLS → HTTP → syntax).",
         );
-        let funnel = lookup(s, "policy_fetch_funnel").cloned().unwrap_or(Value::Null);
+        let funnel = lookup(s, "policy_fetch_funnel")
+            .cloned()
+            .unwrap_or(Value::Null);
         let field = |key: &str| funnel.get(key).and_then(Value::as_u64);
-        let known = ["attempted", "dns_failed", "tcp_failed", "tls_failed", "http_failed"]
-            .iter()
-            .all(|key| field(key).is_some());
+        let known = [
+            "attempted",
+            "dns_failed",
+            "tcp_failed",
+            "tls_failed",
+            "http_failed",
+        ]
+        .iter()
+        .all(|key| field(key).is_some());
         if known {
             let n = |key: &str| field(key).unwrap_or(0);
             let attempted = n("attempted");
@@ -450,7 +468,11 @@ impl Page {
                 bars.push(Bar::rate(label, left, attempted, TEAL));
                 rows.push(vec![label.to_owned(), left.to_string(), failed.to_string()]);
             }
-            self.chart("Policy fetches passing each stage (% of attempted)", &bars, "%")?;
+            self.chart(
+                "Policy fetches passing each stage (% of attempted)",
+                &bars,
+                "%",
+            )?;
             self.table("numbers", &["stage", "passed", "failed here"], &rows);
             if let Some(timed_out) = field("timed_out") {
                 let _ = write!(
@@ -512,14 +534,7 @@ impl Page {
         let groups = named_list(s, path);
         let bars: Vec<Bar> = groups
             .iter()
-            .map(|(name, g)| {
-                Bar::rate(
-                    *name,
-                    count(g, "mta_sts"),
-                    count(g, "domains"),
-                    BLUE,
-                )
-            })
+            .map(|(name, g)| Bar::rate(*name, count(g, "mta_sts"), count(g, "domains"), BLUE))
             .collect();
         self.chart(chart_title, &bars, "%")?;
         let rows: Vec<Vec<String>> = groups
@@ -534,7 +549,14 @@ impl Page {
             .collect();
         self.table(
             "numbers",
-            &[first_column, "domains", "with MX", "MTA-STS", "valid", "enforce"],
+            &[
+                first_column,
+                "domains",
+                "with MX",
+                "MTA-STS",
+                "valid",
+                "enforce",
+            ],
             &rows,
         );
         Ok(())
@@ -549,7 +571,12 @@ impl Page {
         if named_list(s, "by_rank").is_empty() {
             self.push("<p class=\"note\">The input had no ranks.</p>");
         } else {
-            self.group_section(s, "by_rank", "MTA-STS records by rank bin (% of domains)", "rank bin")?;
+            self.group_section(
+                s,
+                "by_rank",
+                "MTA-STS records by rank bin (% of domains)",
+                "rank bin",
+            )?;
         }
         self.end_section();
         Ok(())
@@ -561,7 +588,12 @@ impl Page {
             "Adoption by TLD",
             "The 20 TLDs with the most domains.",
         );
-        self.group_section(s, "by_tld_top20", "MTA-STS records by TLD (% of domains)", "TLD")?;
+        self.group_section(
+            s,
+            "by_tld_top20",
+            "MTA-STS records by TLD (% of domains)",
+            "TLD",
+        )?;
         self.end_section();
         Ok(())
     }
@@ -658,7 +690,11 @@ impl Page {
                     cell("mta_sts_and_tls_rpt"),
                     cell("mta_sts_only"),
                 ],
-                vec!["no MTA-STS".to_owned(), cell("tls_rpt_only"), cell("neither")],
+                vec![
+                    "no MTA-STS".to_owned(),
+                    cell("tls_rpt_only"),
+                    cell("neither"),
+                ],
             ],
         );
         self.end_section();
@@ -767,8 +803,8 @@ impl Page {
     }
 
     fn tail(&mut self, summary: &Value, rows: &KeptRows) -> Result<(), String> {
-        let summary_json = serde_json::to_string(summary)
-            .map_err(|e| format!("cannot embed the summary: {e}"))?;
+        let summary_json =
+            serde_json::to_string(summary).map_err(|e| format!("cannot embed the summary: {e}"))?;
         let nav = serde_json::to_string(&self.nav)
             .map_err(|e| format!("cannot embed the navigation: {e}"))?;
         let _ = write!(
@@ -798,14 +834,16 @@ mod tests {
     fn sample() -> ReportBuilder {
         let mut builder = ReportBuilder::new(100);
         for n in 0..40 {
-            let mut report = DomainReport::new(format!("d{n}.example"), String::new(), Some(n * 400));
+            let mut report =
+                DomainReport::new(format!("d{n}.example"), String::new(), Some(n * 400));
             report.mx_hosts = vec!["mx.example".into()];
             match n % 4 {
                 0 => {
                     report.outcome = Outcome::Valid;
                     report.has_mta_sts = true;
                     report.mode = Some(Mode::Enforce);
-                    report.policy_url = Some("https://mta-sts.d.example/.well-known/mta-sts.txt".into());
+                    report.policy_url =
+                        Some("https://mta-sts.d.example/.well-known/mta-sts.txt".into());
                     report.policy_sha256 = Some("00".into());
                     report.max_age = Some(604_800);
                 }
@@ -843,7 +881,9 @@ mod tests {
             let unexpected = html
                 .match_indices(outside)
                 .map(|(i, _)| &html[i.saturating_sub(60)..(i + 60).min(html.len())])
-                .find(|context| !context.contains("www.w3.org") && !context.contains("mta-sts.d.example"));
+                .find(|context| {
+                    !context.contains("www.w3.org") && !context.contains("mta-sts.d.example")
+                });
             assert!(unexpected.is_none(), "{outside}: {unexpected:?}");
         }
     }
@@ -860,7 +900,10 @@ mod tests {
             .and_then(|rest| rest.split("</script>").next())
             .unwrap();
         let embedded: Value = serde_json::from_str(embedded).unwrap();
-        assert_eq!(embedded, serde_json::to_value(statistics.summary(&run)).unwrap());
+        assert_eq!(
+            embedded,
+            serde_json::to_value(statistics.summary(&run)).unwrap()
+        );
         // 40 rows, 10 valid, 10 invalid, 20 absent, 10 enforce; 20 MTA-STS records.
         for card in [
             ">40</div><div class=\"label\">Domains<",
@@ -871,8 +914,14 @@ mod tests {
             assert!(html.contains(card), "{card}");
         }
         let texts = charts::svg_texts(&html);
-        assert!(texts.contains(&"10 (25.00%)".to_owned()), "valid share in the outcome chart");
-        assert!(texts.contains(&"policy_syntax".to_owned()), "issue histogram label");
+        assert!(
+            texts.contains(&"10 (25.00%)".to_owned()),
+            "valid share in the outcome chart"
+        );
+        assert!(
+            texts.contains(&"policy_syntax".to_owned()),
+            "issue histogram label"
+        );
     }
 
     #[test]
@@ -889,8 +938,13 @@ mod tests {
     fn a_huge_list_gives_a_bounded_page_that_says_what_it_left_out() {
         let mut builder = ReportBuilder::new(DEFAULT_MAX_ROWS);
         for n in 0..120_000 {
-            let mut report = DomainReport::new(format!("domain-{n}.example"), String::new(), Some(n + 1));
-            report.outcome = if n % 50 == 0 { Outcome::Invalid } else { Outcome::Absent };
+            let mut report =
+                DomainReport::new(format!("domain-{n}.example"), String::new(), Some(n + 1));
+            report.outcome = if n % 50 == 0 {
+                Outcome::Invalid
+            } else {
+                Outcome::Absent
+            };
             builder.add(&report);
         }
         let html = builder.render(&RunInfo::default()).unwrap();

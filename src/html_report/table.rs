@@ -146,7 +146,9 @@ pub struct KeptRows {
 impl KeptRows {
     /// Rows that need action (priority below [`ACTIONABLE_BELOW`]) among all rows read.
     pub fn actionable(&self) -> u64 {
-        self.by_priority[..usize::from(ACTIONABLE_BELOW)].iter().sum()
+        self.by_priority[..usize::from(ACTIONABLE_BELOW)]
+            .iter()
+            .sum()
     }
 
     /// The rows as JSON for a `<script type="application/json">` element: `<`, `>` and `&`
@@ -160,13 +162,15 @@ impl KeptRows {
                 let recommendations: Vec<usize> = row
                     .recommendations
                     .iter()
-                    .map(|sentence| match sentences.iter().position(|s| s == sentence) {
-                        Some(index) => index,
-                        None => {
-                            sentences.push(sentence);
-                            sentences.len() - 1
-                        }
-                    })
+                    .map(
+                        |sentence| match sentences.iter().position(|s| s == sentence) {
+                            Some(index) => index,
+                            None => {
+                                sentences.push(sentence);
+                                sentences.len() - 1
+                            }
+                        },
+                    )
                     .collect();
                 serde_json::json!([
                     row.priority,
@@ -264,8 +268,7 @@ mod tests {
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
-            value["rows"][0][1],
-            "</script><script>alert(1)</script>&",
+            value["rows"][0][1], "</script><script>alert(1)</script>&",
             "the value survives the escaping"
         );
     }

@@ -212,10 +212,7 @@ fn open_sink(
             // Compressed: each flush ends a block, so what was flushed decompresses; a killed
             // scan leaves the last block unfinished (readers stop there).
             match crate::compression::Compression::from_extension(path) {
-                Some(compression) => (
-                    crate::compression::encoder(file, compression, path)?,
-                    empty,
-                ),
+                Some(compression) => (crate::compression::encoder(file, compression, path)?, empty),
                 None => (Box::new(WholeLines::new(file)), empty),
             }
         }
@@ -363,10 +360,7 @@ mod tests {
             Format::from_path(Path::new("r.NDJSON")),
             Some(Format::Jsonl)
         );
-        assert_eq!(
-            Format::from_path(Path::new("r.csv.gz")),
-            Some(Format::Csv)
-        );
+        assert_eq!(Format::from_path(Path::new("r.csv.gz")), Some(Format::Csv));
         assert_eq!(
             Format::from_path(Path::new("r.jsonl.ZST")),
             Some(Format::Jsonl)

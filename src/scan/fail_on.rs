@@ -102,10 +102,16 @@ mod tests {
     fn names_parse_with_dashes_or_underscores_and_unknown_ones_are_refused() {
         for (name, expected) in [
             ("invalid", Some(FailCondition::Outcome(Outcome::Invalid))),
-            ("input-error", Some(FailCondition::Outcome(Outcome::InputError))),
+            (
+                "input-error",
+                Some(FailCondition::Outcome(Outcome::InputError)),
+            ),
             ("delivery_at_risk", Some(FailCondition::DeliveryAtRisk)),
             ("Delivery-At-Risk", Some(FailCondition::DeliveryAtRisk)),
-            ("mx-not-covered", Some(FailCondition::Issue(IssueCode::MxNotCovered))),
+            (
+                "mx-not-covered",
+                Some(FailCondition::Issue(IssueCode::MxNotCovered)),
+            ),
             ("valid", None),
             ("everything", None),
         ] {
