@@ -3,8 +3,6 @@
 //! are left out (and counted), so a report of millions of domains stays a page a browser opens,
 //! and the memory used while reading stays bounded by the limit.
 
-use serde::Serialize;
-
 use crate::issues::Severity;
 use crate::mta_sts::policy::Mode;
 use crate::report::{DomainReport, Outcome};
@@ -40,10 +38,10 @@ pub fn priority(report: &DomainReport) -> u8 {
     }
 }
 
-/// One row of the table, as the page's script reads it (a JSON array, to keep the page small).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One row of the table (embedded as a JSON array, to keep the page small).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRow {
-    #[serde(skip)]
+    /// Order of reading, the last tie-breaker.
     sequence: u64,
     priority: u8,
     /// The domain, or the input as read when it was not a domain.
@@ -53,7 +51,7 @@ pub struct TableRow {
     mode: Option<&'static str>,
     severity: &'static str,
     issues: Vec<&'static str>,
-    /// Indexes into the page's list of recommendation sentences (each appears once in the page).
+    /// Embedded as indexes into one list of sentences (each appears once in the page).
     recommendations: Vec<&'static str>,
 }
 
