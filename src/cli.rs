@@ -50,6 +50,10 @@ pub struct Cli {
         env = COLOR_VARIABLE
     )]
     pub color: ColorChoice,
+    /// More diagnostics on stderr: -v the scanner's debug lines (one per domain), -vv also the
+    /// DNS library's (name servers, retries). RUST_LOG=target=level,... replaces both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

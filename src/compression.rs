@@ -83,6 +83,9 @@ pub fn open_file(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
             named.as_str()
         ));
     }
+    if let Some(compression) = found {
+        tracing::debug!(file = %name, compression = compression.as_str(), "decompressing");
+    }
     match found {
         None => Ok(Box::new(reader)),
         Some(Compression::Zip) => open_zip(path),
@@ -98,7 +101,15 @@ pub fn decode_stream(
     let prefix = reader
         .fill_buf()
         .map_err(|e| format!("cannot read {name}: {e}"))?;
-    match Compression::sniff(prefix) {
+    let found = Compression::sniff(prefix);
+    if let Some(compression) = found {
+        tracing::debug!(
+            stream = name,
+            compression = compression.as_str(),
+            "decompressing"
+        );
+    }
+    match found {
         None => Ok(reader),
         Some(Compression::Zip) => Err(format!(
             "{name} is a zip archive, whose directory is at its end: pass the archive's file name instead"

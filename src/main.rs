@@ -2,6 +2,7 @@
 //! turns the result into an exit status.
 
 mod cli;
+mod logging;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
         Err(error) => return report_usage_error(&error),
     };
     let log = Stderr(cli.log_format);
+    if let Some(warning) = logging::init(cli.verbose, log.is_json(), std::env::var("RUST_LOG").ok())
+    {
+        log.info(&format!("warning: {warning}"));
+    }
     raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -297,3 +297,61 @@ async fn color_is_chosen_by_flag_or_environment_not_only_by_the_terminal() {
     let bad = check(&["--color", "sometimes"], &[]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_and_rust_log_add_debug_lines_in_the_log_format() {
+    let lab = lab().await;
+    let list = "valid-enforce-1.test\nno-sts-1.test\n";
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = lab.command("scan");
+        command.args(["-", "-o", "-", "--dns-rate", "0", "--https-rate", "0"]);
+        command.args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = with_stdin(&mut command, list);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let json_lines = |stderr: &str| -> Vec<serde_json::Value> {
+        stderr
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    };
+    let debug_domains = |lines: &[serde_json::Value]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["level"] == "debug" && l["message"] == "checked")
+            .map(|l| l["domain"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Without -v: the summary line only, as before.
+    let quiet = json_lines(&run(&["--log-format", "json"], &[]));
+    assert_eq!(quiet.len(), 1, "{quiet:?}");
+    assert_eq!(quiet[0]["event"], "summary");
+
+    // -v: one debug line per domain, in the same JSON line shape, and the summary unchanged.
+    let verbose = json_lines(&run(&["--log-format", "json", "-v"], &[]));
+    let mut domains = debug_domains(&verbose);
+    domains.sort();
+    assert_eq!(domains, ["no-sts-1.test", "valid-enforce-1.test"]);
+    let checked = verbose.iter().find(|l| l["message"] == "checked").unwrap();
+    assert_eq!(checked["target"], "mta_sts_scan::scan::pipeline");
+    assert!(checked["duration_ms"].is_u64(), "{checked}");
+    let summaries: Vec<_> = verbose.iter().filter(|l| l["event"] == "summary").collect();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0]["summary"]["rows"], 2);
+
+    // RUST_LOG alone turns them on too, and text lines name level and target.
+    let text = run(&["--quiet"], &[("RUST_LOG", "mta_sts_scan=debug")]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("debug mta_sts_scan::scan::pipeline: checked domain=")),
+        "{text}"
+    );
+    // A RUST_LOG meant for another tool is ignored with a warning, not an error.
+    let odd = run(&["--quiet"], &[("RUST_LOG", "a[span{x=1}]=debug")]);
+    assert!(odd.contains("warning: ignoring RUST_LOG"), "{odd}");
+}

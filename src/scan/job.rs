@@ -98,6 +98,13 @@ pub async fn run_job(
             .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
     }
     let reader = job.input.open()?;
+    tracing::debug!(
+        input = %job.input.describe(),
+        format = job.format.as_str(),
+        concurrency = job.settings.concurrency,
+        resume = job.resume,
+        "scan starting"
+    );
     let validator = config.build_validator()?;
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
