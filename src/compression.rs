@@ -67,8 +67,13 @@ pub fn inner_name(path: &Path) -> PathBuf {
 
 /// Opens a file for reading, decompressed if its first bytes say it is compressed.
 pub fn open_file(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    read_file(file, path)
+}
+
+/// Reads an open file (named `path`), decompressed if its first bytes say it is compressed.
+pub fn read_file(file: File, path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
     let mut reader = BufReader::with_capacity(BUFFER, file);
     let prefix = reader
         .fill_buf()
@@ -88,7 +93,7 @@ pub fn open_file(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
     }
     match found {
         None => Ok(Box::new(reader)),
-        Some(Compression::Zip) => open_zip(path),
+        Some(Compression::Zip) => open_zip(reader.into_inner(), path),
         Some(compression) => decoder(Box::new(reader), compression, &name),
     }
 }
@@ -140,9 +145,8 @@ fn decoder(
 }
 
 /// The single file of a zip archive, inflated as a stream from the archive file.
-fn open_zip(path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
+fn open_zip(file: File, path: &Path) -> Result<Box<dyn BufRead + Send>, String> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| format!("{name}: not a readable zip: {e}"))?;
     let mut files = Vec::new();

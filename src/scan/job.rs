@@ -49,8 +49,12 @@ impl InputSource {
                 Box::new(BufReader::with_capacity(64 * 1024, std::io::stdin())),
                 "the input (stdin)",
             ),
-            InputSource::File(path) => crate::compression::open_file(path)
-                .map_err(|e| format!("cannot read the input: {e}")),
+            InputSource::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot open the input {}: {e}", path.display()))?;
+                crate::compression::read_file(file, path)
+                    .map_err(|e| format!("cannot read the input: {e}"))
+            }
         }
     }
 }
