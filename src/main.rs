@@ -118,6 +118,8 @@ struct DemoDoneLine<'a> {
     directory: &'a std::path::Path,
     results: &'a std::path::Path,
     summary: &'a std::path::Path,
+    /// The HTML report (a key added after the first release: consumers ignore unknown keys).
+    report: &'a std::path::Path,
     interrupted: bool,
 }
 
@@ -431,6 +433,13 @@ async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
         mta_sts_scan::lab::demo::run_demo(args.dir, format, show_progress, shutdown_signal())
             .await?;
     log.summary(&demo.job.statistics, &demo.job.run);
+    let report = demo.directory.join("report.html");
+    let mut builder = ReportBuilder::new(html_report::DEFAULT_MAX_ROWS);
+    builder.add_file(&demo.results, Some(format))?;
+    html_report::write_report(
+        &report,
+        &builder.render_with(&demo.job.statistics, &demo.job.run)?,
+    )?;
     if log.is_json() {
         log.json_line(&DemoDoneLine {
             level: "info",
@@ -438,12 +447,14 @@ async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
             directory: &demo.directory,
             results: &demo.results,
             summary: &demo.summary,
+            report: &report,
             interrupted: demo.job.run.interrupted,
         });
     } else {
         eprintln!();
         eprintln!("Results: {}", demo.results.display());
         eprintln!("Summary: {}", demo.summary.display());
+        eprintln!("Report:  {}", report.display());
         eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
     }
     Ok(if demo.job.run.interrupted {

@@ -76,7 +76,11 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     run(binary().args(["demo", "--quiet", "--dir"]).arg(dir.path()));
     let results = dir.path().join("results.csv");
-    let report = dir.path().join("report.html");
+    let report = dir.path().join("from-files.html");
+    assert!(
+        dir.path().join("report.html").is_file(),
+        "demo writes its own report"
+    );
     run(binary()
         .arg("report")
         .arg(&results)

@@ -70,7 +70,7 @@ pub const PURPLE: RGBColor = RGBColor(130, 80, 170);
 pub const TEAL: RGBColor = RGBColor(40, 150, 160);
 
 /// Width of every chart, in pixels.
-const WIDTH: u32 = 760;
+const WIDTH: u32 = 900;
 /// Height of one bar's row, in pixels.
 const ROW: u32 = 26;
 

@@ -798,7 +798,7 @@ impl Page {
             ),
         ]))
         .collect();
-        self.table("numbers run", &["", ""], &rows);
+        self.table("numbers run", &["", "value"], &rows);
         self.end_section();
     }
 
