@@ -273,3 +273,67 @@ fn render_in_chromium(report: &Path, dir: &Path, need_action: &str) {
         std::fs::copy(&png, keep).unwrap();
     }
 }
+
+/// Writes `reports` as a result file of the format its name says.
+fn write_results(path: &Path, reports: &[mta_sts_scan::report::DomainReport]) {
+    use mta_sts_scan::output::{self, Format, OutputTarget, RunMetadata};
+    let format = Format::from_path(path).unwrap();
+    let mut writer = output::create_writer(
+        &OutputTarget::File(path.to_path_buf()),
+        format,
+        &RunMetadata::default(),
+    )
+    .unwrap();
+    for report in reports {
+        writer.write(report).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn shards_of_any_format_merge_into_one_report_like_stats() {
+    use mta_sts_scan::mta_sts::policy::Mode;
+    use mta_sts_scan::report::{DomainReport, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let report = |n: i64| {
+        let mut report = DomainReport::new(format!("d{n}.example.org"), String::new(), Some(n));
+        report.mx_hosts = vec!["mx.example.org".into()];
+        report.scanned_at = 1_700_000_000_000 + n;
+        if n % 3 == 0 {
+            report.outcome = Outcome::Valid;
+            report.has_mta_sts = true;
+            report.mode = Some(Mode::Testing);
+        }
+        report
+    };
+    let shards = [
+        dir.path().join("r.shard-0-of-3.csv.gz"),
+        dir.path().join("r.shard-1-of-3.parquet"),
+        dir.path().join("r.shard-2-of-3.jsonl.zst"),
+    ];
+    for (k, shard) in shards.iter().enumerate() {
+        let rows: Vec<_> = (0..30).filter(|n| n % 3 == k as i64).map(report).collect();
+        write_results(shard, &rows);
+    }
+    let html = dir.path().join("report.html");
+    run(binary().arg("report").args(&shards).arg("-o").arg(&html));
+    let stats: serde_json::Value =
+        serde_json::from_str(&run(binary().arg("stats").arg("--json").args(&shards))).unwrap();
+    let html = std::fs::read_to_string(&html).unwrap();
+    let dom = tl::parse(&html, tl::ParserOptions::default().track_ids()).unwrap();
+    let embedded = json_script(&dom, "summary-data");
+    assert_eq!(
+        embedded, stats,
+        "run metadata included: both name the files"
+    );
+    assert_eq!(embedded["rows"], 30);
+    assert_eq!(embedded["modes"]["testing"], 10);
+    // Ranks 0..29 all fall in the first bin; valid-but-testing rows need action.
+    assert_eq!(texts_in(&dom, "rank", "td")[..2], ["1-1k", "30"]);
+    let table = json_script(&dom, "table-data");
+    assert_eq!(table["rows"].as_array().unwrap().len(), 30);
+    assert_eq!(
+        table["rows"][0][3], "valid",
+        "not enforcing comes before absent"
+    );
+}
