@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Read buffer of a decompressed stream.
 const BUFFER: usize = 256 * 1024;
@@ -196,22 +197,79 @@ fn open_zip(file: File, path: &Path) -> Result<Box<dyn BufRead + Send>, String> 
     }
 }
 
-/// A writer that compresses into `file` (named `path`). Each `flush` ends a block, so the data
-/// written so far can be decompressed; dropping the writer finishes the stream.
+/// A compressing writer whose stream can be ended with an error reported.
+trait Encoder: Write + Send {
+    /// Writes the end of the stream (gzip trailer, zstd frame end).
+    fn end(&mut self) -> std::io::Result<()>;
+}
+
+impl Encoder for flate2::write::GzEncoder<File> {
+    fn end(&mut self) -> std::io::Result<()> {
+        self.try_finish()
+    }
+}
+
+impl Encoder for zstd::stream::write::Encoder<'static, File> {
+    fn end(&mut self) -> std::io::Result<()> {
+        self.do_finish()
+    }
+}
+
+type SharedEncoder = Arc<Mutex<Option<Box<dyn Encoder>>>>;
+
+/// The writing half of a compressed file: what the text writers write into.
+struct EncoderSink(SharedEncoder);
+
+impl Write for EncoderSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock().map_err(|_| poisoned())?.as_mut() {
+            Some(encoder) => encoder.write(bytes),
+            None => Err(std::io::Error::other("the compressed stream has ended")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.lock().map_err(|_| poisoned())?.as_mut() {
+            Some(encoder) => encoder.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+fn poisoned() -> std::io::Error {
+    std::io::Error::other("a writer thread panicked")
+}
+
+/// Ends a compressed file, once everything is written: reports what dropping would swallow
+/// (a full disk at the trailer).
+pub struct Finisher(SharedEncoder);
+
+impl Finisher {
+    pub fn finish(self) -> std::io::Result<()> {
+        let encoder = self.0.lock().map_err(|_| poisoned())?.take();
+        match encoder {
+            Some(mut encoder) => encoder.end(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A writer that compresses into `file` (named `path`), and the [`Finisher`] that ends the
+/// stream after the last write. Each `flush` ends a block, so the data flushed so far can be
+/// decompressed even if the process dies before the finish.
 pub fn encoder(
     file: File,
     compression: Compression,
     path: &Path,
-) -> Result<Box<dyn Write + Send>, String> {
-    Ok(match compression {
+) -> Result<(Box<dyn Write + Send>, Finisher), String> {
+    let encoder: Box<dyn Encoder> = match compression {
         Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
             file,
             flate2::Compression::default(),
         )),
         Compression::Zstd => Box::new(
             zstd::stream::write::Encoder::new(file, 3)
-                .map_err(|e| format!("cannot compress {}: {e}", path.display()))?
-                .auto_finish(),
+                .map_err(|e| format!("cannot compress {}: {e}", path.display()))?,
         ),
         Compression::Zip => {
             return Err(format!(
@@ -219,7 +277,9 @@ pub fn encoder(
                 path.display()
             ));
         }
-    })
+    };
+    let shared = Arc::new(Mutex::new(Some(encoder)));
+    Ok((Box::new(EncoderSink(shared.clone())), Finisher(shared)))
 }
 
 #[cfg(test)]
@@ -306,9 +366,28 @@ mod tests {
         for name in ["out.csv.gz", "out.csv.zst"] {
             let path = dir.path().join(name);
             let compression = Compression::from_extension(&path).unwrap();
-            let mut writer = encoder(File::create(&path).unwrap(), compression, &path).unwrap();
+            let (mut writer, finisher) =
+                encoder(File::create(&path).unwrap(), compression, &path).unwrap();
             writer.write_all(LIST.as_bytes()).unwrap();
             writer.flush().unwrap();
+            // Flushed but not finished (a killed scan): what was flushed decompresses, then
+            // the reader reports the unfinished stream.
+            let mut reader = open_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (mut flushed, mut chunk) = (Vec::new(), [0u8; 16]);
+            let ended_with_error = loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) => break false,
+                    Ok(n) => flushed.extend_from_slice(&chunk[..n]),
+                    Err(_) => break true,
+                }
+            };
+            assert_eq!(flushed, LIST.as_bytes(), "{name}");
+            assert!(
+                ended_with_error,
+                "{name}: an unfinished stream is not a clean end"
+            );
+            finisher.finish().unwrap();
+            assert!(writer.write_all(b"late").is_err(), "the stream has ended");
             drop(writer);
             assert_eq!(read_all(open_file(&path).unwrap()), LIST, "{name}");
             assert_eq!(inner_name(&path), dir.path().join("out.csv"));

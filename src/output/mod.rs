@@ -180,23 +180,59 @@ fn open_writer(
                 .to_owned(),
         ),
         (Format::Csv, _) => {
-            let (sink, empty) = open_sink(target, mode)?;
+            let (sink, empty, finisher) = open_sink(target, mode)?;
             let writer = csv::CsvResultWriter::new(sink, empty)
                 .map_err(|err| format!("cannot write to {}: {err}", target_name(target)))?;
-            Ok(Box::new(writer))
+            Ok(Compressed::wrap(Box::new(writer), finisher))
         }
-        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(
-            open_sink(target, mode)?.0,
-        ))),
+        (Format::Jsonl, _) => {
+            let (sink, _, finisher) = open_sink(target, mode)?;
+            Ok(Compressed::wrap(
+                Box::new(jsonl::JsonlResultWriter::new(sink)),
+                finisher,
+            ))
+        }
     }
 }
 
-/// The byte sink of a text format: a file that only ever receives whole lines, or stdout.
-/// Also says whether the sink starts empty (a CSV header is due).
-fn open_sink(
-    target: &OutputTarget,
-    mode: WriteMode,
-) -> Result<(Box<dyn Write + Send>, bool), String> {
+/// A text writer into a compressed file: finishing it also ends the compressed stream.
+struct Compressed {
+    inner: Box<dyn ResultWriter>,
+    finisher: crate::compression::Finisher,
+}
+
+impl Compressed {
+    fn wrap(
+        inner: Box<dyn ResultWriter>,
+        finisher: Option<crate::compression::Finisher>,
+    ) -> Box<dyn ResultWriter> {
+        match finisher {
+            Some(finisher) => Box::new(Compressed { inner, finisher }),
+            None => inner,
+        }
+    }
+}
+
+impl ResultWriter for Compressed {
+    fn write(&mut self, report: &DomainReport) -> std::io::Result<()> {
+        self.inner.write(report)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let Compressed { inner, finisher } = *self;
+        inner.finish()?;
+        finisher.finish()
+    }
+}
+
+/// The byte sink of a text format: a file that only ever receives whole lines, a compressed
+/// file (with the finisher that ends its stream), or stdout. Also says whether the sink starts
+/// empty (a CSV header is due).
+fn open_sink(target: &OutputTarget, mode: WriteMode) -> Result<TextSink, String> {
     Ok(match target {
         OutputTarget::File(path) => {
             let mut options = std::fs::OpenOptions::new();
@@ -212,13 +248,23 @@ fn open_sink(
             // Compressed: each flush ends a block, so what was flushed decompresses; a killed
             // scan leaves the last block unfinished (readers stop there).
             match crate::compression::Compression::from_extension(path) {
-                Some(compression) => (crate::compression::encoder(file, compression, path)?, empty),
-                None => (Box::new(WholeLines::new(file)), empty),
+                Some(compression) => {
+                    let (sink, finisher) = crate::compression::encoder(file, compression, path)?;
+                    (sink, empty, Some(finisher))
+                }
+                None => (Box::new(WholeLines::new(file)), empty, None),
             }
         }
-        OutputTarget::Stdout => (Box::new(std::io::stdout()), true),
+        OutputTarget::Stdout => (Box::new(std::io::stdout()), true, None),
     })
 }
+
+/// A text format's sink, whether it starts empty, and the finisher of a compressed stream.
+type TextSink = (
+    Box<dyn Write + Send>,
+    bool,
+    Option<crate::compression::Finisher>,
+);
 
 /// A buffered file writer that hands the file complete lines only: a process killed at any
 /// moment leaves whole CSV records / JSON lines on disk (records never contain a raw newline:
