@@ -4,6 +4,7 @@
 pub mod fail_on;
 pub mod input;
 pub mod job;
+pub mod mx_cache;
 pub mod pipeline;
 pub mod progress;
 pub mod resume;
