@@ -84,7 +84,8 @@ impl ScannerConfig {
             self.http.extra_roots_pem.as_deref(),
         )?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = SmtpProbeConfig::new(settings.ehlo_name.clone(), Arc::new(roots), provider);
+        let mut config =
+            SmtpProbeConfig::new(settings.ehlo_name.clone(), Arc::new(roots), provider);
         config.port = settings.port;
         config.connect_timeout = self.http.connect_timeout;
         config.smtp_timeout = settings.smtp_timeout;
@@ -120,7 +121,8 @@ impl ScannerConfig {
                 mx.smtp_timeout.as_millis(),
                 mx.port,
                 mx.per_ip,
-                mx.rate.map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
+                mx.rate
+                    .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
                 mx.ehlo_name
             ),
             None => " probe_mx=false".to_owned(),

@@ -67,10 +67,18 @@ async fn columns_and_delivery_verdicts_follow_the_probes() {
     );
     assert!(all_valid.mx_tls_failed.is_empty() && all_valid.mx_tls_unknown.is_empty());
     assert!(!all_valid.delivery_at_risk && !all_valid.delivery_blocked);
-    assert_eq!(all_valid.severity(), Severity::None, "{:?}", all_valid.issues);
+    assert_eq!(
+        all_valid.severity(),
+        Severity::None,
+        "{:?}",
+        all_valid.issues
+    );
 
     let one_bad = check("mx-starttls-missing").await;
-    assert_eq!(one_bad.mx_tls_failed, ["no-starttls.mx.test starttls_missing"]);
+    assert_eq!(
+        one_bad.mx_tls_failed,
+        ["no-starttls.mx.test starttls_missing"]
+    );
     assert!(one_bad.delivery_at_risk && !one_bad.delivery_blocked);
     let issue = one_bad
         .issues
@@ -91,7 +99,12 @@ async fn columns_and_delivery_verdicts_follow_the_probes() {
             "untrusted-ca.mx.test cert_untrusted"
         ]
     );
-    assert!(testing.issues.iter().all(|i| i.severity <= Severity::Warning));
+    assert!(
+        testing
+            .issues
+            .iter()
+            .all(|i| i.severity <= Severity::Warning)
+    );
     assert!(!testing.delivery_at_risk, "testing mode never blocks");
 
     let unknown = check("mx-unreachable").await;
@@ -102,7 +115,10 @@ async fn columns_and_delivery_verdicts_follow_the_probes() {
     assert_eq!(mixed.mx_uncovered, ["valid.mx.example"]);
     assert_eq!(mixed.mx_uncovered_class, [MxMismatchClass::Tld]);
     assert_eq!(mixed.mx_tls_failed, ["self-signed.mx.test cert_untrusted"]);
-    assert!(mixed.delivery_blocked, "uncovered plus TLS failure: every MX refused");
+    assert!(
+        mixed.delivery_blocked,
+        "uncovered plus TLS failure: every MX refused"
+    );
 
     let expiring = check("mx-cert-expiring").await;
     assert_eq!(expiring.mx_tls_valid, ["expiring.mx.test"]);
@@ -127,7 +143,11 @@ async fn without_probe_mx_the_columns_stay_empty_and_the_codes_never_appear() {
             | IssueCode::MxCertExpiring
             | IssueCode::MxUnreachable
     )));
-    assert_eq!(lab.smtp.counts(MxBehaviour::Expired).total, 0, "no probe without the flag");
+    assert_eq!(
+        lab.smtp.counts(MxBehaviour::Expired).total,
+        0,
+        "no probe without the flag"
+    );
 }
 
 /// One probe per MX host per scan: 40 domains checked at once, all using `valid.mx.test`,
@@ -146,7 +166,11 @@ async fn many_domains_sharing_an_mx_host_cost_one_connection() {
     });
     let reports = futures::future::join_all(checks).await;
     assert!(reports.iter().all(|r| r.mx_tls_valid.len() == 3));
-    for behaviour in [MxBehaviour::Valid, MxBehaviour::Wildcard, MxBehaviour::SplitReplies] {
+    for behaviour in [
+        MxBehaviour::Valid,
+        MxBehaviour::Wildcard,
+        MxBehaviour::SplitReplies,
+    ] {
         let counts = lab.smtp.counts(behaviour);
         assert_eq!(counts.total, 1, "{behaviour:?}: {counts:?}");
         assert_eq!(counts.mail_commands, 0, "no mail is ever sent");
@@ -156,5 +180,8 @@ async fn many_domains_sharing_an_mx_host_cost_one_connection() {
         .iter()
         .find(|(probe, _)| probe.host == "valid.mx.test")
         .unwrap();
-    assert_eq!(valid.1, 40, "the MX table counts the domains using the host");
+    assert_eq!(
+        valid.1, 40,
+        "the MX table counts the domains using the host"
+    );
 }

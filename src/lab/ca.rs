@@ -128,8 +128,7 @@ impl LabCa {
                 use chrono::Datelike;
                 let soon = chrono::Utc::now() + chrono::Duration::days(7);
                 params.not_before = date_time_ymd(2024, 1, 1);
-                params.not_after =
-                    date_time_ymd(soon.year(), soon.month() as u8, soon.day() as u8);
+                params.not_after = date_time_ymd(soon.year(), soon.month() as u8, soon.day() as u8);
             }
             _ => {
                 params.not_before = date_time_ymd(2024, 1, 1);

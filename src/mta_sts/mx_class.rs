@@ -34,7 +34,9 @@ impl MxMismatchClass {
 
     /// Parses a name written by [`MxMismatchClass::as_str`].
     pub fn from_name(name: &str) -> Option<Self> {
-        MxMismatchClass::ALL.into_iter().find(|c| c.as_str() == name)
+        MxMismatchClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
     }
 
     pub const fn as_str(self) -> &'static str {

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::issues::{Issue, IssueCode, Severity};
-use crate::mta_sts::policy::Mode;
 use crate::mta_sts::mx_class::MxMismatchClass;
+use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, LookupFailure};
 use crate::output::ResultWriter;
 use crate::report::{DomainReport, Outcome, parse_millis};
@@ -59,12 +59,11 @@ pub struct JsonlRows<R: BufRead> {
     done: bool,
 }
 
-impl JsonlRows<std::io::BufReader<std::fs::File>> {
+impl JsonlRows<Box<dyn BufRead + Send>> {
+    /// Opens `path` (decompressed when it is gzip, zstd or zip).
     pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
         Ok(JsonlRows::new(
-            std::io::BufReader::with_capacity(1 << 16, file),
+            crate::compression::open_file(path)?,
             path.display().to_string(),
         ))
     }

@@ -111,7 +111,10 @@ mod time {
 mod optional_time {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(millis: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        millis: &Option<i64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match millis {
             Some(millis) => serializer.serialize_str(&crate::report::format_millis(*millis)),
             None => serializer.serialize_none(),
@@ -254,8 +257,8 @@ fn write_parquet(file: File, rows: &[MxRow]) -> Result<(), String> {
         ints(&|r| r.duration_ms),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-    let mut writer = ::parquet::arrow::ArrowWriter::try_new(file, schema, None)
-        .map_err(|e| e.to_string())?;
+    let mut writer =
+        ::parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(())
@@ -294,7 +297,8 @@ pub fn read_mx_table(path: &Path) -> Result<Vec<MxRow>, String> {
                         .map(strip_formula_guard)
                         .unwrap_or("")
                 };
-                let optional = |name: &str| Some(get(name)).filter(|v| !v.is_empty()).map(str::to_owned);
+                let optional =
+                    |name: &str| Some(get(name)).filter(|v| !v.is_empty()).map(str::to_owned);
                 let time = |name: &str| parse_millis(get(name));
                 rows.push(MxRow {
                     mx_host: get("mx_host").to_owned(),
@@ -305,7 +309,11 @@ pub fn read_mx_table(path: &Path) -> Result<Vec<MxRow>, String> {
                     tls_version: optional("tls_version"),
                     cipher: optional("cipher"),
                     cert_subject: optional("cert_subject"),
-                    cert_san: get("cert_san").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                    cert_san: get("cert_san")
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                     cert_issuer: optional("cert_issuer"),
                     cert_not_before: time("cert_not_before"),
                     cert_not_after: time("cert_not_after"),
@@ -331,7 +339,10 @@ fn read_parquet(file: File) -> Result<Vec<MxRow>, String> {
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
         let text = |name: &str| -> Option<&StringArray> {
-            batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>()
+            batch
+                .column_by_name(name)?
+                .as_any()
+                .downcast_ref::<StringArray>()
         };
         let hosts = text("mx_host").ok_or("no mx_host column")?;
         let status = text("status").ok_or("no status column")?;
@@ -344,7 +355,9 @@ fn read_parquet(file: File) -> Result<Vec<MxRow>, String> {
             .column_by_name("domains")
             .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
         let optional = |array: Option<&StringArray>, i: usize| {
-            array.filter(|a| a.is_valid(i)).map(|a| a.value(i).to_owned())
+            array
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i).to_owned())
         };
         for i in 0..batch.num_rows() {
             rows.push(MxRow {
@@ -421,7 +434,12 @@ mod tests {
     #[test]
     fn serde_names_are_the_columns() {
         let json = serde_json::to_value(&sample()[0]).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut columns: Vec<&str> = MX_COLUMNS.iter().map(|(n, _, _)| *n).collect();
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
@@ -439,7 +457,10 @@ mod tests {
             write_mx_table(&path, &mut rows).unwrap();
             let read = read_mx_table(&path).unwrap();
             assert_eq!(read.len(), 2, "{name}");
-            assert_eq!(read[0].mx_host, "greeting-421.mx.test", "{name}: sorted by host");
+            assert_eq!(
+                read[0].mx_host, "greeting-421.mx.test",
+                "{name}: sorted by host"
+            );
             assert_eq!(read[1].status, "valid", "{name}");
             assert_eq!(read[1].domains, 40, "{name}");
             assert!(read[1].starttls && read[1].tls_version.is_some(), "{name}");

@@ -13,8 +13,8 @@ use crate::issues::IssueCode;
 use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, Lookup};
 use crate::output::mx_table::MxRow;
-use crate::scan::mx_stats::{MxHostStatistics, MxTransportStatistics, MxTransportSummary};
 use crate::report::{DomainReport, Outcome};
+use crate::scan::mx_stats::{MxHostStatistics, MxTransportStatistics, MxTransportSummary};
 
 /// Most distinct keys kept in an open-ended map; later keys count under "(other)".
 const MAP_LIMIT: usize = 10_000;

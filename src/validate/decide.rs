@@ -14,11 +14,11 @@ use crate::mta_sts::mx_class::classify_uncovered_mx;
 use crate::mta_sts::policy::{MAX_ISSUES_PER_CODE, Mode, PolicyParse, parse_policy_bytes};
 use crate::mta_sts::record::{StsRecordVerdict, evaluate_sts_records};
 use crate::mta_sts::tlsrpt::{TlsRptVerdict, evaluate_tlsrpt_records};
+use crate::net::smtp::{MxProbe, MxStatus};
 use crate::net::{
     DnsFailure, FetchFailure, FetchOutcome, FetchedPolicy, Lookup, LookupFailure, MxAnswer,
     NameStatus, TxtAnswer,
 };
-use crate::net::smtp::{MxProbe, MxStatus};
 use crate::report::{DomainReport, Outcome};
 
 /// Largest max_age in seconds (RFC 8461 §3.2: "maximum value of 31557600").
@@ -148,7 +148,10 @@ fn record_mx_probes(
             report.mx_tls_unknown.push(host.clone());
             report.issues.push(Issue::new(
                 IssueCode::MxUnreachable,
-                format!("MX host {host} not probed to a verdict: {}{separator}{detail}", probe.status),
+                format!(
+                    "MX host {host} not probed to a verdict: {}{separator}{detail}",
+                    probe.status
+                ),
             ));
         }
     }

@@ -18,8 +18,8 @@ use crate::mta_sts::record::{StsRecordVerdict, evaluate_sts_records};
 use crate::net::address::AddressPolicy;
 use crate::net::smtp::{MxProbe, MxProber};
 use crate::net::{Dns, NameStatus, PolicyFetch};
-use crate::scan::mx_cache::MxProbeCache;
 use crate::report::{DomainReport, now_millis};
+use crate::scan::mx_cache::MxProbeCache;
 
 /// Spec §7 probes of MX hosts as the validator uses them: one result per host for the whole
 /// scan, looked up (and its addresses resolved, by the `resolve` future, polled only when this
