@@ -5,6 +5,7 @@
 //! ([`scan`]), the output writers ([`output`]) and the in-process test internet ([`lab`]).
 
 pub mod config;
+pub mod diff;
 pub mod domain;
 pub mod issues;
 pub mod lab;

@@ -11,10 +11,11 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
+    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
     StatsArgs,
 };
 use mta_sts_scan::output::read_results;
+use mta_sts_scan::output::store::expand_sources;
 use mta_sts_scan::report::{Outcome, format_millis};
 use mta_sts_scan::scan::job::run_job;
 use mta_sts_scan::scan::stats::{RunInfo, Statistics, Summary};
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check(args).await,
             Command::Scan(args) => scan(args, log).await,
             Command::Stats(args) => stats(args),
+            Command::Diff(args) => diff(args, log),
             Command::Demo(args) => demo(args, log).await,
             Command::Lab(args) => lab(args, log).await,
             Command::Serve(args) => serve(args, log).await,
@@ -227,13 +229,17 @@ async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
 /// `stats FILE...`: merges the files' statistics (each file counted on its own, then summed).
 fn stats(args: StatsArgs) -> Result<ExitCode, String> {
     let mut total = Statistics::new();
-    for path in &args.files {
-        let mut file_statistics = Statistics::new();
-        for row in read_results(path, None)? {
-            let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
-            file_statistics.add(&report);
+    for pattern in &args.files {
+        // Globs (`s3://lake/dt=*/part-*.parquet`, quoted local ones) name every match.
+        for source in expand_sources(&pattern.to_string_lossy())? {
+            let path = std::path::PathBuf::from(source);
+            let mut file_statistics = Statistics::new();
+            for row in read_results(&path, None)? {
+                let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
+                file_statistics.add(&report);
+            }
+            total += &file_statistics;
         }
-        total += &file_statistics;
     }
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     let run = RunInfo {
@@ -250,6 +256,33 @@ fn stats(args: StatsArgs) -> Result<ExitCode, String> {
         print!("{}", total.render_table(&run));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `diff OLD NEW`: 0 whatever changed, 1 when a `--fail-on-change` kind occurred.
+fn diff(args: DiffArgs, log: Stderr) -> Result<ExitCode, String> {
+    let (job, fail_on) = args.to_job()?;
+    let summary = mta_sts_scan::diff::run_diff(&job)?;
+    if !args.quiet {
+        if log.is_json() {
+            log.json_line(&serde_json::json!({
+                "level": "info",
+                "event": "diff_summary",
+                "summary": summary.to_json(&job.old, &job.new),
+            }));
+        } else {
+            eprint!("{}", summary.render_table(&job.old, &job.new));
+        }
+    }
+    let failed: Vec<&str> = fail_on
+        .iter()
+        .filter(|kind| summary.count(**kind) > 0)
+        .map(|kind| kind.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    log.info(&format!("changes of kind {} (--fail-on-change)", failed.join(", ")));
+    Ok(ExitCode::from(1))
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM. The handlers are registered when this is called (a

@@ -9,6 +9,7 @@ pub mod jsonl;
 pub mod parquet;
 mod row;
 pub mod schema;
+pub mod store;
 
 use std::fmt;
 use std::fs::File;
@@ -92,7 +93,8 @@ pub struct RunMetadata {
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputTarget {
-    /// Created, or truncated if it exists.
+    /// Created, or truncated if it exists. An object URL (`s3://bucket/key`) is written to the
+    /// object store ([`store`]).
     File(PathBuf),
     Stdout,
 }
@@ -148,6 +150,11 @@ fn open_writer(
     metadata: &RunMetadata,
     mode: WriteMode,
 ) -> Result<Box<dyn ResultWriter>, String> {
+    if let OutputTarget::File(path) = target
+        && store::is_object_path(path)
+    {
+        return open_object_writer(path, format, metadata, mode);
+    }
     match (format, target) {
         (Format::Parquet, OutputTarget::File(path)) => Ok(Box::new(
             parquet::ParquetResultWriter::create(path, metadata, mode)?,
@@ -165,6 +172,21 @@ fn open_writer(
         (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(
             open_sink(target, mode)?.0,
         ))),
+    }
+}
+
+/// A writer uploading to an object store ([`store`]).
+fn open_object_writer(
+    path: &Path,
+    format: Format,
+    metadata: &RunMetadata,
+    mode: WriteMode,
+) -> Result<Box<dyn ResultWriter>, String> {
+    match store::Location::parse(&path.to_string_lossy())? {
+        store::Location::Object(object) => Ok(Box::new(store::ObjectResultWriter::create(
+            object, format, metadata, mode,
+        )?)),
+        store::Location::Local(path) => open_writer(&OutputTarget::File(path), format, metadata, mode),
     }
 }
 
@@ -289,6 +311,12 @@ pub fn read_results(
             )
         })?,
     };
+    if store::is_object_path(path) {
+        return match store::Location::parse(&path.to_string_lossy())? {
+            store::Location::Object(object) => store::read_object_rows(&object, format),
+            store::Location::Local(local) => read_results(&local, Some(format)),
+        };
+    }
     Ok(match format {
         Format::Csv => Box::new(csv::CsvRows::open(path)?),
         Format::Parquet => parquet::open_rows(path)?,

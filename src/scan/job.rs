@@ -10,6 +10,7 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
+use crate::output::store::{Location, check_writable, is_object_path, write_bytes};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -94,11 +95,16 @@ pub async fn run_job(
     refuse_overwriting_the_input(job)?;
     if let Some(path) = &job.summary {
         // Find an unwritable summary path now, not after hours of scanning.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
+        let location = Location::parse(&path.to_string_lossy())?;
+        check_writable(&location)
+            .await
+            .map_err(|e| format!("cannot write the summary: {e}"))?;
+    }
+    if let OutputTarget::File(path) = &job.output
+        && is_object_path(path)
+    {
+        // Wrong credentials or a missing bucket: say so before the first domain is scanned.
+        check_writable(&Location::parse(&path.to_string_lossy())?).await?;
     }
     let reader = job.input.open()?;
     let validator = config.build_validator()?;
@@ -221,6 +227,10 @@ pub fn write_summary(
     run: &RunInfo,
 ) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(&statistics.summary(run)).map_err(|e| e.to_string())?;
+    if is_object_path(path) {
+        return write_bytes(&Location::parse(&path.to_string_lossy())?, json)
+            .map_err(|e| format!("cannot write the summary: {e}"));
+    }
     std::fs::write(path, json)
         .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))
 }
