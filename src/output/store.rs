@@ -167,7 +167,7 @@ impl ObjectLocation {
 
     fn part_path(&self, number: u32, format: Format) -> ObjectPath {
         self.parts_prefix()
-            .child(format!("part-{number:05}.{}", format.extension()))
+            .join(format!("part-{number:05}.{}", format.extension()))
     }
 
     /// The complete parts of an unfinished upload, in the order they were written.
@@ -202,7 +202,12 @@ impl ObjectLocation {
     /// Proves now, before any domain is scanned, that the credentials can write here and the
     /// bucket exists: a small object is written next to the output and deleted again.
     pub async fn check_writable(&self) -> Result<(), String> {
-        let probe = self.parts_prefix().child(".write-check");
+        // Listing fails on a missing bucket everywhere (some servers create one on a PUT), and
+        // the writer lists the parts of earlier runs anyway.
+        if let Some(Err(error)) = self.store.list(Some(&self.parts_prefix())).next().await {
+            return Err(describe_error(&self.url(), "list objects next to", &error));
+        }
+        let probe = self.parts_prefix().join(".write-check");
         self.store
             .put(&probe, PutPayload::from_static(b"mta-sts-scan write check\n"))
             .await
