@@ -320,7 +320,10 @@ impl DiffArgs {
             .map(|name| {
                 ChangeKind::from_name(name).ok_or_else(|| {
                     let known: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
-                    format!("--fail-on-change: unknown change kind {name:?} (one of {})", known.join(", "))
+                    format!(
+                        "--fail-on-change: unknown change kind {name:?} (one of {})",
+                        known.join(", ")
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

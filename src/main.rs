@@ -11,8 +11,8 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
-    StatsArgs,
+    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat, ScanArgs,
+    ServeArgs, StatsArgs,
 };
 use mta_sts_scan::output::read_results;
 use mta_sts_scan::output::store::expand_sources;
@@ -281,7 +281,10 @@ fn diff(args: DiffArgs, log: Stderr) -> Result<ExitCode, String> {
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    log.info(&format!("changes of kind {} (--fail-on-change)", failed.join(", ")));
+    log.info(&format!(
+        "changes of kind {} (--fail-on-change)",
+        failed.join(", ")
+    ));
     Ok(ExitCode::from(1))
 }
 

@@ -25,23 +25,37 @@ fn flag_value<'a>(args: &'a [String], flag: &str) -> &'a str {
 
 #[test]
 fn weekly_cronjob_writes_hive_partitions_with_secret_credentials() {
-    let cronjob: Value = serde_norway::from_str(&read("deploy/k8s-weekly-s3-cronjob.yaml")).unwrap();
+    let cronjob: Value =
+        serde_norway::from_str(&read("deploy/k8s-weekly-s3-cronjob.yaml")).unwrap();
     assert_eq!(cronjob["kind"].as_str(), Some("CronJob"));
     let schedule = cronjob["spec"]["schedule"].as_str().unwrap();
     assert_eq!(schedule.split_whitespace().count(), 5, "{schedule}");
-    assert_ne!(schedule.split_whitespace().nth(4), Some("*"), "weekly: {schedule}");
+    assert_ne!(
+        schedule.split_whitespace().nth(4),
+        Some("*"),
+        "weekly: {schedule}"
+    );
     let job = &cronjob["spec"]["jobTemplate"]["spec"];
     assert_eq!(job["completionMode"].as_str(), Some("Indexed"));
     let completions = job["completions"].as_u64().unwrap();
     assert_eq!(job["parallelism"].as_u64(), Some(completions));
     let container = &job["template"]["spec"]["containers"][0];
-    assert!(container["command"].is_null(), "the image's default command is the binary");
+    assert!(
+        container["command"].is_null(),
+        "the image's default command is the binary"
+    );
     let args = strings(&container["args"]);
     assert_eq!(args[0], "scan");
-    assert_eq!(flag_value(&args, "--shard").parse::<u64>().unwrap(), completions);
+    assert_eq!(
+        flag_value(&args, "--shard").parse::<u64>().unwrap(),
+        completions
+    );
     let output = flag_value(&args, "-o");
     assert!(output.starts_with("s3://"), "{output}");
-    assert!(output.contains("/dt={date}/") && output.contains("{shard}"), "{output}");
+    assert!(
+        output.contains("/dt={date}/") && output.contains("{shard}"),
+        "{output}"
+    );
     assert!(flag_value(&args, "--summary").starts_with("s3://"));
     assert!(args.iter().any(|a| a == "--resume"));
 
@@ -52,11 +66,18 @@ fn weekly_cronjob_writes_hive_partitions_with_secret_credentials() {
             .find(|v| v["name"].as_str() == Some(key))
             .unwrap_or_else(|| panic!("{key} is not set"));
         let secret = &variable["valueFrom"]["secretKeyRef"];
-        assert!(secret["name"].as_str().is_some(), "{key} comes from a Secret");
+        assert!(
+            secret["name"].as_str().is_some(),
+            "{key} comes from a Secret"
+        );
     }
     // Staging for uploads needs a writable /tmp under a read-only root file system.
     let mounts = container["volumeMounts"].as_sequence().unwrap();
-    assert!(mounts.iter().any(|m| m["mountPath"].as_str() == Some("/tmp")));
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"].as_str() == Some("/tmp"))
+    );
     assert_eq!(
         container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
         Some(true)
@@ -84,7 +105,10 @@ fn slurm_array_matches_its_shard_count() {
     assert!(script.contains("--resume"));
     let syntax = std::process::Command::new("bash")
         .arg("-n")
-        .arg(format!("{}/deploy/slurm-weekly.sh", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!(
+            "{}/deploy/slurm-weekly.sh",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .status();
     if let Ok(status) = syntax {
         assert!(status.success(), "bash -n deploy/slurm-weekly.sh");

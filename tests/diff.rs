@@ -83,11 +83,7 @@ fn single_change(
     let (mut old, mut new) = (valid("a.test"), valid("a.test"));
     change(&mut old, &mut new);
     let unchanged = valid("same.test");
-    let diffed = diff(
-        extension,
-        &[unchanged.clone(), old],
-        &[unchanged, new],
-    );
+    let diffed = diff(extension, &[unchanged.clone(), old], &[unchanged, new]);
     assert_eq!(diffed.rows.len(), 1, "{:?}", diffed.rows);
     let row = diffed.rows[0].clone();
     assert_eq!(row["domain"], "a.test");
@@ -176,7 +172,10 @@ fn newly_uncovered_mx() {
         },
         &[ChangeKind::MxChanged, ChangeKind::NewlyUncovered],
     );
-    assert_eq!(row["newly_uncovered"], serde_json::json!(["mx.new-provider.test"]));
+    assert_eq!(
+        row["newly_uncovered"],
+        serde_json::json!(["mx.new-provider.test"])
+    );
     assert_eq!(row["old_mx_uncovered"], serde_json::json!([]));
 }
 
@@ -242,7 +241,10 @@ fn appeared_and_disappeared_domains() {
     assert_eq!(diffed.rows[1]["new_outcome"], serde_json::Value::Null);
     assert_eq!(diffed.summary.count(ChangeKind::Appeared), 1);
     assert_eq!(diffed.summary.count(ChangeKind::Disappeared), 1);
-    assert_eq!(diffed.summary.transitions[0][0], 1, "same.test: valid → valid");
+    assert_eq!(
+        diffed.summary.transitions[0][0], 1,
+        "same.test: valid → valid"
+    );
 }
 
 #[test]
@@ -292,8 +294,19 @@ fn cli_fail_on_change_and_csv_rows() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut lines = stdout.lines();
-    assert!(lines.next().unwrap().starts_with("domain,changes,old_outcome,new_outcome,old_mode,new_mode"));
-    assert!(lines.next().unwrap().starts_with("a.test,mode,valid,valid,testing,enforce"), "{stdout}");
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("domain,changes,old_outcome,new_outcome,old_mode,new_mode")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("a.test,mode,valid,valid,testing,enforce"),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("mode"), "{stderr}");
 
@@ -323,12 +336,18 @@ fn globs_of_shards_on_each_side() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("old.shard-0-of-2.csv"), &[valid("a.test")]);
     write(&dir.path().join("old.shard-1-of-2.csv"), &[valid("b.test")]);
-    write(&dir.path().join("new.shard-0-of-2.jsonl"), &[valid("a.test")]);
-    write(&dir.path().join("new.shard-1-of-2.jsonl"), &[{
-        let mut b = valid("b.test");
-        b.tls_rpt = false;
-        b
-    }]);
+    write(
+        &dir.path().join("new.shard-0-of-2.jsonl"),
+        &[valid("a.test")],
+    );
+    write(
+        &dir.path().join("new.shard-1-of-2.jsonl"),
+        &[{
+            let mut b = valid("b.test");
+            b.tls_rpt = false;
+            b
+        }],
+    );
     let output = dir.path().join("changes.parquet");
     let base = dir.path().to_string_lossy();
     let summary = run_diff(&DiffJob {
@@ -336,7 +355,12 @@ fn globs_of_shards_on_each_side() {
         new: format!("{base}/new.shard-*.jsonl"),
         output: output.to_string_lossy().into_owned(),
         format: Format::Parquet,
-        summary: Some(dir.path().join("summary.json").to_string_lossy().into_owned()),
+        summary: Some(
+            dir.path()
+                .join("summary.json")
+                .to_string_lossy()
+                .into_owned(),
+        ),
     })
     .unwrap();
     assert_eq!(summary.old_rows, 2);

@@ -219,7 +219,12 @@ async fn partitioned_parquet_shards_are_a_hive_table_that_stats_reads() {
     let store = setup.s3.store();
     let all = keys(&store).await;
     let table: Vec<&String> = all.iter().filter(|k| k.starts_with("mta-sts/")).collect();
-    assert_eq!(table.len(), 3, "one object per shard, nothing else: {all:?}");
+    eprintln!("bucket after three sharded runs: {all:#?}");
+    assert_eq!(
+        table.len(),
+        3,
+        "one object per shard, nothing else: {all:?}"
+    );
     let date = table[0]
         .strip_prefix("mta-sts/dt=")
         .and_then(|rest| rest.split('/').next())
@@ -253,9 +258,17 @@ async fn partitioned_parquet_shards_are_a_hive_table_that_stats_reads() {
         for batch in reader {
             let batch = batch.unwrap();
             let dt = arrow_array::StringArray::from(vec![value; batch.num_rows()]);
-            let mut fields: Vec<arrow_schema::Field> =
-                batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.push(arrow_schema::Field::new(column, arrow_schema::DataType::Utf8, false));
+            let mut fields: Vec<arrow_schema::Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(arrow_schema::Field::new(
+                column,
+                arrow_schema::DataType::Utf8,
+                false,
+            ));
             let mut columns = batch.columns().to_vec();
             columns.push(Arc::new(dt));
             let with_partition = arrow_array::RecordBatch::try_new(
@@ -297,6 +310,10 @@ async fn partitioned_parquet_shards_are_a_hive_table_that_stats_reads() {
         .arg("--json"));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let text = summary.to_string();
+    eprintln!(
+        "stats over the glob: rows {} outcomes {}",
+        summary["rows"], summary["outcomes"]
+    );
     assert!(
         text.contains(&format!("\"rows\":{}", lines.len())) || summary["rows"] == lines.len(),
         "{text}"
@@ -379,7 +396,9 @@ async fn killed_upload_resumes_without_loss_or_duplicates() {
         let after_resume = keys(&store).await;
         assert!(after_resume.contains(&key), "{after_resume:?}");
         assert!(
-            !after_resume.iter().any(|k| k.starts_with(&format!("{key}.parts"))),
+            !after_resume
+                .iter()
+                .any(|k| k.starts_with(&format!("{key}.parts"))),
             "{extension}: parts removed after the merge: {after_resume:?}"
         );
         let local = fetch(&store, &key, setup.dir.path()).await;
@@ -415,6 +434,7 @@ async fn diff_between_two_uploaded_runs() {
         .args(["-o", "s3://lake/diffs/changes.jsonl"])
         .args(["--summary", "s3://lake/diffs/summary.json"]));
     let table = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{table}");
     assert!(table.contains("appeared"), "{table}");
 
     let store = setup.s3.store();
@@ -467,8 +487,18 @@ async fn wrong_credentials_and_missing_bucket_fail_before_scanning() {
     let list = dir.path().join("list.txt");
     std::fs::write(&list, lab_domain("valid-enforce", 1)).unwrap();
     let cases = [
-        ("wrong secret", "s3://lake/out.parquet", "not-the-secret", "AWS_SECRET_ACCESS_KEY"),
-        ("missing bucket", "s3://no-such-bucket/out.parquet", SECRET_KEY, "bucket"),
+        (
+            "wrong secret",
+            "s3://lake/out.parquet",
+            "not-the-secret",
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "missing bucket",
+            "s3://no-such-bucket/out.parquet",
+            SECRET_KEY,
+            "bucket",
+        ),
     ];
     for (case, url, secret, hint) in cases {
         let mut command = common::binary();
@@ -494,9 +524,13 @@ async fn wrong_credentials_and_missing_bucket_fail_before_scanning() {
         .unwrap()
         .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
+        eprintln!("{case}: {stderr}");
         assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
         assert!(stderr.contains(url), "{case}: names the URL: {stderr}");
-        assert!(stderr.contains(hint), "{case}: says what to check: {stderr}");
+        assert!(
+            stderr.contains(hint),
+            "{case}: says what to check: {stderr}"
+        );
     }
     assert!(keys(&s3.store()).await.is_empty(), "nothing written");
 }

@@ -112,7 +112,10 @@ impl Snapshot {
             outcome: report.outcome,
             mode: report.mode.map(|mode| mode.as_str()),
             sts_id: report.sts_id.clone(),
-            policy_sha256: report.policy_sha256.as_ref().map(|s| s.to_ascii_lowercase()),
+            policy_sha256: report
+                .policy_sha256
+                .as_ref()
+                .map(|s| s.to_ascii_lowercase()),
             mx_hosts: host_set(&report.mx_hosts),
             mx_uncovered: host_set(&report.mx_uncovered),
             sts_record_cname: normalize_name(&report.sts_record_cname),
@@ -332,13 +335,11 @@ pub fn diff_runs(
         let report = row?;
         summary.old_rows += 1;
         let order = summary.old_rows;
-        earlier
-            .entry(key_of(&report))
-            .or_insert_with(|| OldEntry {
-                order,
-                snapshot: Snapshot::of(&report),
-                matched: false,
-            });
+        earlier.entry(key_of(&report)).or_insert_with(|| OldEntry {
+            order,
+            snapshot: Snapshot::of(&report),
+            matched: false,
+        });
     }
     let mut record = |summary: &mut DiffSummary, row: DiffRow| -> Result<(), String> {
         if row.changes.is_empty() {
@@ -421,9 +422,9 @@ pub fn read_source(
         let path = std::path::PathBuf::from(&source);
         let rows: Box<dyn Iterator<Item = Result<DomainReport, String>> + Send> =
             match crate::output::read_results(&path, None) {
-                Ok(rows) => Box::new(
-                    rows.map(move |row| row.map_err(|e| format!("{source}: {e}"))),
-                ),
+                Ok(rows) => {
+                    Box::new(rows.map(move |row| row.map_err(|e| format!("{source}: {e}"))))
+                }
                 Err(error) => Box::new(std::iter::once(Err(error))),
             };
         rows

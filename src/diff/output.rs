@@ -85,7 +85,9 @@ pub fn diff_cell(row: &DiffRow, column: DiffColumnId) -> DiffCell {
     let (old, new) = (&row.old, &row.new);
     match column {
         C::Domain => DiffCell::Utf8(Some(row.domain.clone())),
-        C::Changes => DiffCell::Utf8List(row.changes.iter().map(|c| c.as_str().to_owned()).collect()),
+        C::Changes => {
+            DiffCell::Utf8List(row.changes.iter().map(|c| c.as_str().to_owned()).collect())
+        }
         C::OldOutcome => text(old, |s| Some(s.outcome.as_str().to_owned())),
         C::NewOutcome => text(new, |s| Some(s.outcome.as_str().to_owned())),
         C::OldMode => text(old, |s| s.mode.map(str::to_owned)),

@@ -186,7 +186,9 @@ fn open_object_writer(
         store::Location::Object(object) => Ok(Box::new(store::ObjectResultWriter::create(
             object, format, metadata, mode,
         )?)),
-        store::Location::Local(path) => open_writer(&OutputTarget::File(path), format, metadata, mode),
+        store::Location::Local(path) => {
+            open_writer(&OutputTarget::File(path), format, metadata, mode)
+        }
     }
 }
 

@@ -38,7 +38,9 @@ use crate::report::DomainReport;
 /// URL schemes taken as object-store locations.
 const OBJECT_SCHEMES: [&str; 2] = ["s3://", "s3a://"];
 /// Schemes the `object_store` crate knows but this build does not include.
-const UNSUPPORTED_SCHEMES: [&str; 6] = ["gs://", "az://", "abfs://", "abfss://", "azure://", "adl://"];
+const UNSUPPORTED_SCHEMES: [&str; 6] = [
+    "gs://", "az://", "abfs://", "abfss://", "azure://", "adl://",
+];
 
 /// Objects no larger than this are uploaded with one PUT, larger ones as a multipart upload.
 const SINGLE_PUT_BYTES: u64 = 8 * 1024 * 1024;
@@ -105,8 +107,8 @@ impl Location {
             return Err(format!("{text}: the URL names no bucket (s3://BUCKET/KEY)"));
         }
         let store = s3_store(bucket)?;
-        let path = ObjectPath::parse(key)
-            .map_err(|e| format!("{text}: not a valid object key: {e}"))?;
+        let path =
+            ObjectPath::parse(key).map_err(|e| format!("{text}: not a valid object key: {e}"))?;
         Ok(Location::Object(ObjectLocation {
             store,
             base: format!("{scheme}://{bucket}/"),
@@ -209,7 +211,10 @@ impl ObjectLocation {
         }
         let probe = self.parts_prefix().join(".write-check");
         self.store
-            .put(&probe, PutPayload::from_static(b"mta-sts-scan write check\n"))
+            .put(
+                &probe,
+                PutPayload::from_static(b"mta-sts-scan write check\n"),
+            )
             .await
             .map_err(|e| describe_error(&self.url(), "write", &e))?;
         self.store
@@ -342,7 +347,8 @@ fn describe_error(url: &str, action: &str, error: &object_store::Error) -> Strin
         object_store::Error::NotFound { .. } => {
             " (does the bucket exist? check the URL and AWS_ENDPOINT_URL)"
         }
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
             " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions)"
         }
         _ => {
@@ -508,9 +514,11 @@ impl ResultWriter for ObjectResultWriter {
         let writer = match &mut self.current {
             Some((writer, _)) => writer,
             None => {
-                let local = self
-                    .staging
-                    .file(&format!("part-{:05}.{}", self.next_part, self.format.extension()));
+                let local = self.staging.file(&format!(
+                    "part-{:05}.{}",
+                    self.next_part,
+                    self.format.extension()
+                ));
                 let writer = create_writer(
                     &crate::output::OutputTarget::File(local.clone()),
                     self.format,
@@ -529,9 +537,14 @@ impl ResultWriter for ObjectResultWriter {
 
     fn finish(mut self: Box<Self>) -> std::io::Result<()> {
         self.upload_current_part()?;
-        block_on(merge_parts(&self.target, self.format, &self.metadata, &self.staging))
-            .and_then(|merged| merged)
-            .map_err(std::io::Error::other)
+        block_on(merge_parts(
+            &self.target,
+            self.format,
+            &self.metadata,
+            &self.staging,
+        ))
+        .and_then(|merged| merged)
+        .map_err(std::io::Error::other)
     }
 }
 
@@ -559,7 +572,10 @@ async fn merge_parts(
                 let file = std::fs::File::open(&local)
                     .map_err(|e| format!("cannot read {}: {e}", local.display()))?;
                 let batches = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_batch_size(crate::output::parquet::BATCH_ROWS).build())
+                    .and_then(|b| {
+                        b.with_batch_size(crate::output::parquet::BATCH_ROWS)
+                            .build()
+                    })
                     .map_err(|e| format!("cannot read the part {}{part}: {e}", target.base))?;
                 for batch in batches {
                     let batch = batch
@@ -627,7 +643,10 @@ async fn merge_parts(
 
 /// The CSV header line of an empty result.
 fn csv_header() -> String {
-    let names: Vec<&str> = crate::output::schema::COLUMNS.iter().map(|c| c.name).collect();
+    let names: Vec<&str> = crate::output::schema::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect();
     format!("{}\n", names.join(","))
 }
 
@@ -662,9 +681,7 @@ pub fn read_object_rows(
 
 /// Whether an object or its unfinished parts exist (for `--resume`).
 pub fn object_has_rows(location: &ObjectLocation) -> Result<bool, String> {
-    block_on(async {
-        Ok(location.exists().await? || !location.list_parts().await?.is_empty())
-    })?
+    block_on(async { Ok(location.exists().await? || !location.list_parts().await?.is_empty()) })?
 }
 
 /// Rows of a sequence of objects, downloading the next one when the previous is read.
@@ -722,8 +739,9 @@ pub fn upload_file(local: &Path, target: &ObjectLocation) -> Result<(), String> 
 /// Writes `bytes` to a local path or an object.
 pub fn write_bytes(location: &Location, bytes: Vec<u8>) -> Result<(), String> {
     match location {
-        Location::Local(path) => std::fs::write(path, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Location::Local(path) => {
+            std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
         Location::Object(object) => block_on(object.put_bytes(bytes))?,
     }
 }
@@ -773,11 +791,17 @@ pub fn expand_sources(pattern: &str) -> Result<Vec<String>, String> {
         })??
     } else {
         let root = literal_prefix_dir(pattern);
-        let root = if root.is_empty() { ".".to_owned() } else { root };
+        let root = if root.is_empty() {
+            ".".to_owned()
+        } else {
+            root
+        };
         let mut found = Vec::new();
         walk_local(Path::new(&root), &mut |path| {
             let text = path.to_string_lossy();
-            let text = text.strip_prefix("./").filter(|_| !pattern.starts_with("./"));
+            let text = text
+                .strip_prefix("./")
+                .filter(|_| !pattern.starts_with("./"));
             let text = text.map_or_else(|| path.to_string_lossy().into_owned(), str::to_owned);
             if glob_matches(pattern, &text) {
                 found.push(text);
@@ -837,7 +861,9 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
                 let segment_end = text.iter().position(|&b| b == b'/').unwrap_or(text.len());
                 (0..=segment_end).any(|i| matches(rest, &text[i..]))
             }
-            [b'?', rest @ ..] => text.first().is_some_and(|&b| b != b'/') && matches(rest, &text[1..]),
+            [b'?', rest @ ..] => {
+                text.first().is_some_and(|&b| b != b'/') && matches(rest, &text[1..])
+            }
             [literal, rest @ ..] => text.first() == Some(literal) && matches(rest, &text[1..]),
         }
     }
@@ -865,7 +891,10 @@ impl Placeholders {
                 Some((index, count)) => format!("{index}-of-{count}"),
                 None => "0-of-1".to_owned(),
             },
-            run_id: run_id.map_or_else(|| started.format("%Y%m%dT%H%M%SZ").to_string(), str::to_owned),
+            run_id: run_id.map_or_else(
+                || started.format("%Y%m%dT%H%M%SZ").to_string(),
+                str::to_owned,
+            ),
         }
     }
 
@@ -911,9 +940,18 @@ mod tests {
         assert!(!glob_matches("a/*.parquet", "a/b/x.parquet"));
         assert!(glob_matches("a/**/x.parquet", "a/b/c/x.parquet"));
         assert!(glob_matches("a/**/x.parquet", "a/x.parquet"));
-        assert!(glob_matches("dt=*/part-?-of-3.csv", "dt=2026-11-30/part-2-of-3.csv"));
-        assert!(!glob_matches("dt=*/part-?-of-3.csv", "dt=2026-11-30/part-12-of-3.csv"));
-        assert!(!glob_matches("r.parquet", "r.parquet.parts/part-00000.parquet"));
+        assert!(glob_matches(
+            "dt=*/part-?-of-3.csv",
+            "dt=2026-11-30/part-2-of-3.csv"
+        ));
+        assert!(!glob_matches(
+            "dt=*/part-?-of-3.csv",
+            "dt=2026-11-30/part-12-of-3.csv"
+        ));
+        assert!(!glob_matches(
+            "r.parquet",
+            "r.parquet.parts/part-00000.parquet"
+        ));
         assert_eq!(literal_prefix_dir("s3://b/x/y*/z"), "s3://b/x/");
         assert_eq!(literal_prefix_dir("*.csv"), "");
     }
@@ -926,10 +964,21 @@ mod tests {
             values.expand("s3://lake/dt={date}/part-{shard}.parquet"),
             Ok("s3://lake/dt=2026-11-30/part-3-of-8.parquet".to_owned())
         );
-        assert_eq!(values.expand("run={run_id}/r.csv"), Ok("run=20261130T024005Z/r.csv".to_owned()));
+        assert_eq!(
+            values.expand("run={run_id}/r.csv"),
+            Ok("run=20261130T024005Z/r.csv".to_owned())
+        );
         let named = Placeholders::new(0, None, Some("weekly-48"));
-        assert_eq!(named.expand("{run_id}/{shard}"), Ok("weekly-48/0-of-1".to_owned()));
-        assert!(values.expand("x/{dat}/r.csv").unwrap_err().contains("{dat}"));
+        assert_eq!(
+            named.expand("{run_id}/{shard}"),
+            Ok("weekly-48/0-of-1".to_owned())
+        );
+        assert!(
+            values
+                .expand("x/{dat}/r.csv")
+                .unwrap_err()
+                .contains("{dat}")
+        );
         assert!(values.expand("x/{date/r.csv").is_err());
         assert!(mentions_shard("p-{shard}.parquet"));
     }
@@ -939,8 +988,19 @@ mod tests {
         assert!(is_object_url("s3://bucket/key.parquet"));
         assert!(is_object_url("S3A://bucket/key.parquet"));
         assert!(!is_object_url("results/s3:/x.csv"));
-        assert!(Location::parse("gs://bucket/x.csv").unwrap_err().contains("S3"));
-        assert!(Location::parse("s3:///x.csv").unwrap_err().contains("bucket"));
-        assert!(matches!(Location::parse("out/r.csv"), Ok(Location::Local(_))));
+        assert!(
+            Location::parse("gs://bucket/x.csv")
+                .unwrap_err()
+                .contains("S3")
+        );
+        assert!(
+            Location::parse("s3:///x.csv")
+                .unwrap_err()
+                .contains("bucket")
+        );
+        assert!(matches!(
+            Location::parse("out/r.csv"),
+            Ok(Location::Local(_))
+        ));
     }
 }
