@@ -334,6 +334,12 @@ fn cli_fail_on_change_and_csv_rows() {
 #[test]
 fn globs_of_shards_on_each_side() {
     let dir = tempfile::tempdir().unwrap();
+    // A shard-like file one directory deeper is not matched by a one-level glob.
+    std::fs::create_dir(dir.path().join("older")).unwrap();
+    write(
+        &dir.path().join("older/old.shard-0-of-2.csv"),
+        &[valid("c.test")],
+    );
     write(&dir.path().join("old.shard-0-of-2.csv"), &[valid("a.test")]);
     write(&dir.path().join("old.shard-1-of-2.csv"), &[valid("b.test")]);
     write(

@@ -407,6 +407,22 @@ async fn killed_upload_resumes_without_loss_or_duplicates() {
             counts(&lines),
             "{extension}: each input row exactly once"
         );
+        // Resuming a finished upload scans nothing and keeps every row once.
+        let status = scan(true).status().unwrap();
+        assert!(status.success(), "{extension}: second resume failed");
+        let again = fetch(&store, &key, setup.dir.path()).await;
+        assert_eq!(
+            inputs(&again),
+            counts(&lines),
+            "{extension}: after a second resume"
+        );
+        assert!(
+            !keys(&store)
+                .await
+                .iter()
+                .any(|k| k.starts_with(&format!("{key}.parts"))),
+            "{extension}: no parts left after the second resume"
+        );
     }
 }
 

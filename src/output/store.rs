@@ -796,8 +796,16 @@ pub fn expand_sources(pattern: &str) -> Result<Vec<String>, String> {
         } else {
             root
         };
+        // Only as deep as the pattern reaches, unless `**` asks for any depth.
+        let depth = if pattern.contains("**") {
+            usize::MAX
+        } else {
+            pattern[root.len().min(pattern.len())..]
+                .matches('/')
+                .count()
+        };
         let mut found = Vec::new();
-        walk_local(Path::new(&root), &mut |path| {
+        walk_local(Path::new(&root), depth, &mut |path| {
             let text = path.to_string_lossy();
             let text = text
                 .strip_prefix("./")
@@ -831,15 +839,20 @@ fn literal_prefix_dir(pattern: &str) -> String {
     }
 }
 
-/// Every file below `dir`, depth first (symbolic links to directories are not followed).
-fn walk_local(dir: &Path, visit: &mut dyn FnMut(&Path)) {
+/// Every file below `dir` down to `depth` directories further, depth first (symbolic links to
+/// directories are not followed).
+fn walk_local(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         match entry.file_type() {
-            Ok(kind) if kind.is_dir() => walk_local(&path, visit),
+            Ok(kind) if kind.is_dir() => {
+                if depth > 0 {
+                    walk_local(&path, depth - 1, visit);
+                }
+            }
             Ok(_) => visit(&path),
             Err(_) => {}
         }
