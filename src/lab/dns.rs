@@ -50,6 +50,12 @@ impl LabDnsHandler {
         if let Some(reply) = self.provider_answer(&text, qname, qtype) {
             return reply;
         }
+        if let Some(behaviour) = super::smtp::MxBehaviour::of_host(&text) {
+            return match qtype {
+                RecordType::A => Reply::Records(vec![a_record(qname, behaviour.address())]),
+                _ => Reply::Records(Vec::new()),
+            };
+        }
         // Split `<prefix>.<domain>` where the domain is `<label>.test`.
         let (prefix, domain) = split_domain(&text);
         let Some(scenario) = scenario_of(domain) else {

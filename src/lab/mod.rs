@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dns;
 pub mod https;
 pub mod scenarios;
+pub mod smtp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -78,6 +79,11 @@ impl TestInternet {
             dns_queries,
             http_requests,
         })
+    }
+
+    /// The lab CA, for servers started beside this one (the SMTP servers of [`smtp::LabSmtp`]).
+    pub fn ca(&self) -> Arc<ca::LabCa> {
+        self.ca.clone()
     }
 
     /// The lab root certificate (PEM).
