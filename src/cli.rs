@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use mta_sts_scan::config::ScannerConfig;
+use mta_sts_scan::config::{MxProbeSettings, ScannerConfig};
 use mta_sts_scan::diff::{ChangeKind, DiffJob};
 use mta_sts_scan::net::address::AddressPolicy;
 use mta_sts_scan::output::store::{Location, Placeholders, is_object_path, mentions_shard};
@@ -268,6 +268,10 @@ pub struct ScanArgs {
     /// part file closed). A killed scan loses at most this much work.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub flush_interval: Duration,
+    /// With --probe-mx, also write one row per probed MX host here (CSV, Parquet or JSON Lines
+    /// by extension): the spec §7 MX table, to join with the domain rows on `mx_host`.
+    #[arg(long, value_name = "PATH")]
+    pub mx_output: Option<PathBuf>,
     /// The run's name, for the `{run_id}` placeholder of output paths (default: the UTC start
     /// time, YYYYMMDDTHHMMSSZ). Give every shard of one run the same id.
     #[arg(long, value_name = "ID", env = "MTA_STS_SCAN_RUN_ID")]
@@ -346,6 +350,9 @@ pub struct StatsArgs {
     /// Print the summary as JSON on standard output instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// MX tables written by `scan --mx-output` (repeatable): adds the MX-host funnel (spec §7).
+    #[arg(long = "mx-table", value_name = "FILE")]
+    pub mx_tables: Vec<PathBuf>,
 }
 
 impl ScanArgs {
@@ -418,6 +425,11 @@ impl ScanArgs {
             show_progress,
             shard,
             resume: self.resume,
+            mx_output: self
+                .mx_output
+                .as_ref()
+                .map(|path| sharded(&path.to_string_lossy()))
+                .transpose()?,
             settings: ScanSettings {
                 concurrency,
                 domain_timeout: self.domain_timeout,
@@ -497,6 +509,29 @@ pub struct NetArgs {
     /// HTTPS proxy for policy fetches (none by default, whatever the environment says).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Probe every MX host over SMTP: EHLO, STARTTLS, certificate (spec §7). Off by default:
+    /// it connects to third-party mail servers on port 25. Never sends mail.
+    #[arg(long, env = "MTA_STS_SCAN_PROBE_MX")]
+    pub probe_mx: bool,
+    /// MX hosts probed per domain, in preference order.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_mx_probed: usize,
+    /// Time allowed for one MX host's whole SMTP exchange (banner to QUIT), after the connect.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub smtp_timeout: Duration,
+    /// The name sent in EHLO (default: this machine's host name). Receivers trust a name whose
+    /// reverse DNS confirms the scanner's address.
+    #[arg(long, value_name = "NAME", env = "MTA_STS_SCAN_EHLO_NAME")]
+    pub ehlo_name: Option<String>,
+    /// SMTP connections open at once to one address.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub smtp_per_ip: usize,
+    /// New SMTP connections per second for the whole scan (0 = unlimited).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub smtp_rate: u32,
+    /// SMTP port of MX hosts. Real MX hosts listen on 25: other values are for labs and tests only.
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub smtp_port: u16,
 }
 
 impl NetArgs {
@@ -531,8 +566,35 @@ impl NetArgs {
             allow_loopback: false,
         };
         config.validation.probe_policy = self.probe_policy;
+        if self.max_mx_probed == 0 {
+            return Err("--max-mx-probed must be at least 1".into());
+        }
+        config.validation.max_mx_probed = self.max_mx_probed;
+        if self.probe_mx {
+            let ehlo_name = match &self.ehlo_name {
+                Some(name) => name.clone(),
+                None => machine_host_name(),
+            };
+            config.mx_probe = Some(MxProbeSettings {
+                ehlo_name,
+                smtp_timeout: self.smtp_timeout,
+                port: self.smtp_port,
+                per_ip: self.smtp_per_ip.max(1),
+                rate: NonZeroU32::new(self.smtp_rate),
+            });
+        }
         Ok(config)
     }
+}
+
+/// This machine's host name, for EHLO (`localhost` when it cannot be read).
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty() && name.is_ascii() && !name.contains(char::is_whitespace))
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Most domains in flight: each holds about three sockets and some memory.

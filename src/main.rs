@@ -241,6 +241,11 @@ fn stats(args: StatsArgs) -> Result<ExitCode, String> {
             total += &file_statistics;
         }
     }
+    for path in &args.mx_tables {
+        for row in mta_sts_scan::output::mx_table::read_mx_table(path)? {
+            total.add_mx_row(&row);
+        }
+    }
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     let run = RunInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -352,6 +357,7 @@ async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
         eprintln!();
         eprintln!("Results: {}", demo.results.display());
         eprintln!("Summary: {}", demo.summary.display());
+        eprintln!("MX table: {}", demo.mx_table.display());
         eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
     }
     Ok(if demo.job.run.interrupted {
@@ -374,9 +380,10 @@ async fn lab(args: LabArgs, log: Stderr) -> Result<ExitCode, String> {
     std::fs::write(&args.ca_out, lab.ca_pem())
         .map_err(|e| format!("cannot write {}: {e}", args.ca_out.display()))?;
     let flags = format!(
-        "--resolver {} --policy-port {} --ca-file {} --allow-private-addresses\n",
+        "--resolver {} --policy-port {} --smtp-port {} --ca-file {} --allow-private-addresses\n",
         lab.dns_address,
         lab.https_port,
+        lab.smtp.port(),
         args.ca_out.display()
     );
     std::fs::write(&args.flags_out, &flags)

@@ -101,7 +101,7 @@ fn bool_text(flag: bool) -> &'static str {
 
 /// Whether a text value must be written with a leading `'`: it begins (after any `'`) with a
 /// character that makes spreadsheets evaluate the cell.
-fn needs_formula_guard(text: &[u8]) -> bool {
+pub(crate) fn needs_formula_guard(text: &[u8]) -> bool {
     let unquoted = text.iter().position(|&byte| byte != FORMULA_GUARD);
     matches!(
         unquoted.map(|start| text[start]),
@@ -110,7 +110,7 @@ fn needs_formula_guard(text: &[u8]) -> bool {
 }
 
 /// Removes the guard [`CsvResultWriter`] added, if it added one.
-fn strip_formula_guard(cell: &str) -> &str {
+pub(crate) fn strip_formula_guard(cell: &str) -> &str {
     if cell.as_bytes().first() == Some(&FORMULA_GUARD) && needs_formula_guard(cell.as_bytes()) {
         &cell[1..]
     } else {

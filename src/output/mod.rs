@@ -6,6 +6,7 @@
 
 pub mod csv;
 pub mod jsonl;
+pub mod mx_table;
 pub mod parquet;
 mod row;
 pub mod schema;

@@ -10,7 +10,8 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
-use crate::output::store::{Location, check_writable, is_object_path, write_bytes};
+use crate::output::mx_table::{MxRow, write_mx_table};
+use crate::output::store::{Location, check_writable, is_object_path, upload_file, write_bytes};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -75,6 +76,8 @@ pub struct ScanJob {
     pub shard: Option<Shard>,
     /// Continue an interrupted run: skip rows already in the output, append the rest.
     pub resume: bool,
+    /// Where to write the MX table of spec §7 (with `--probe-mx`).
+    pub mx_output: Option<PathBuf>,
 }
 
 /// What a job produced.
@@ -105,6 +108,13 @@ pub async fn run_job(
     {
         // Wrong credentials or a missing bucket: say so before the first domain is scanned.
         check_writable(&Location::parse(&path.to_string_lossy())?).await?;
+    }
+    if let Some(path) = &job.mx_output
+        && is_object_path(path)
+    {
+        check_writable(&Location::parse(&path.to_string_lossy())?)
+            .await
+            .map_err(|e| format!("cannot write the MX table: {e}"))?;
     }
     let reader = job.input.open()?;
     let validator = config.build_validator()?;
@@ -170,6 +180,19 @@ pub async fn run_job(
         .map_err(|e| format!("cannot finish the output: {e}"));
     let mut result = result?;
     closed?;
+    // Spec §7: the MX table (one row per probed host) and its funnel in the statistics.
+    if let Some(probes) = validator.mx_results() {
+        let mut mx_rows: Vec<MxRow> = probes
+            .iter()
+            .map(|(probe, domains)| MxRow::from_probe(probe, *domains))
+            .collect();
+        for row in &mx_rows {
+            result.statistics.add_mx_row(row);
+        }
+        if let Some(path) = &job.mx_output {
+            write_mx_output(path, &mut mx_rows)?;
+        }
+    }
     let wall = started.elapsed().as_secs_f64();
     let checked_now = result.statistics.rows;
     if let Some(mut earlier) = resumed_statistics {
@@ -195,6 +218,25 @@ pub async fn run_job(
         statistics: result.statistics,
         run,
     })
+}
+
+/// Writes the MX table to a local file, or stages it locally and uploads it (`s3://`).
+fn write_mx_output(path: &std::path::Path, rows: &mut [MxRow]) -> Result<(), String> {
+    let Location::Object(object) = Location::parse(&path.to_string_lossy())? else {
+        return write_mx_table(path, rows);
+    };
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = std::env::temp_dir().join(format!(
+        "mta-sts-scan-mx-{}-{}.{extension}",
+        std::process::id(),
+        now_millis()
+    ));
+    let written = write_mx_table(&staged, rows).and_then(|()| upload_file(&staged, &object));
+    let _ = std::fs::remove_file(&staged);
+    written.map_err(|e| e.replace(&staged.display().to_string(), &path.display().to_string()))
 }
 
 /// `scan list.csv -o list.csv` would truncate the list before reading it.

@@ -4,6 +4,7 @@
 pub mod input;
 pub mod job;
 pub mod mx_cache;
+pub mod mx_stats;
 pub mod pipeline;
 pub mod progress;
 pub mod resume;
