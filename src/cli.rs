@@ -29,7 +29,7 @@ pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
     args_override_self = true,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
-    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
     /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
@@ -42,8 +42,89 @@ pub struct Cli {
         env = LOG_FORMAT_VARIABLE
     )]
     pub log_format: LogFormat,
+    /// Colour in the output for people: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        env = COLOR_VARIABLE
+    )]
+    pub color: ColorChoice,
+    /// More diagnostics on stderr: -v the scanner's debug lines (one per domain), -vv also the
+    /// DNS library's (name servers, retries). RUST_LOG=target=level,... replaces both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Environment variable for `--color`.
+pub const COLOR_VARIABLE: &str = "MTA_STS_SCAN_COLOR";
+
+/// When to colour output meant for people (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that `is_terminal` or not; `no_color` is NO_COLOR being set
+    /// (to anything but the empty string).
+    pub fn enabled(self, is_terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color,
+        }
+    }
+
+    /// The same choice for clap's own help and error messages.
+    pub fn for_clap(self) -> clap::ColorChoice {
+        match self {
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+        }
+    }
+}
+
+/// The colour choice the arguments or the environment ask for, read without clap (for clap's
+/// own output, which comes before parsing is done).
+pub fn requested_color(
+    args: &[std::ffi::OsString],
+    environment_value: Option<std::ffi::OsString>,
+) -> ColorChoice {
+    let named = |name: &str| ColorChoice::from_str(name.trim(), true).ok();
+    let mut requested = environment_value.and_then(|v| named(&v.to_string_lossy()));
+    if let Some(value) = requested_flag(args, "--color") {
+        requested = named(&value).or(requested);
+    }
+    requested.unwrap_or(ColorChoice::Auto)
+}
+
+/// The last value of `--flag VALUE` / `--flag=VALUE` before any `--`.
+fn requested_flag(args: &[std::ffi::OsString], flag: &str) -> Option<String> {
+    let mut found = None;
+    let mut args = args.iter().map(|arg| arg.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix(flag) {
+            Some("") => args.next().map(|value| value.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if value.is_some() {
+            found = value;
+        }
+    }
+    found
 }
 
 /// The form of everything written to stderr.
@@ -88,14 +169,14 @@ fn log_format_named(name: &str) -> Option<LogFormat> {
 pub enum Command {
     /// Check one domain and explain every finding.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments)."
+        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n  mta-sts-scan check example.com example.org --json\n  cut -d, -f2 suppliers.csv | mta-sts-scan check - --json > reports.jsonl\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments); with several domains, the worst of them."
     )]
     Check(CheckArgs),
     /// Scan a domain list into CSV, Parquet or JSON Lines, with adoption statistics.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
+        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html --fail-on invalid,delivery-at-risk\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts, unless --fail-on matched: then 1), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
     )]
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Recompute the summary from one or more result files (any format; shards merge).
     #[command(
         after_help = "Examples:\n  mta-sts-scan stats results.parquet\n  mta-sts-scan stats shard-*.csv --json > summary.json"
@@ -106,6 +187,11 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan diff last-week.parquet this-week.parquet -o changes.csv\n  mta-sts-scan diff 's3://lake/mta-sts/dt=2026-11-23/*.parquet' 's3://lake/mta-sts/dt=2026-11-30/*.parquet' -o changes.parquet --summary changes.json\n\nChange kinds: outcome, mode, policy_changed_id_kept, id_changed_policy_kept, mx_changed, newly_uncovered, provider_changed, tls_rpt_added, tls_rpt_removed, appeared, disappeared.\n\nExit status: 0 (whatever changed), 1 when a kind named by --fail-on-change occurred, 2 for bad arguments or unreadable files."
     )]
     Diff(DiffArgs),
+    /// Write an HTML report (charts, headline numbers, per-domain table) from result files.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan report results.shard-*.csv --summary summary.json -o report.html\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html\n\nThe page is one self-contained file (styles, script and SVG charts inline: it opens without network access). Its numbers are those of `stats --json`, which it embeds. The per-domain table lists the domains that need action first; past --max-rows it keeps the most urgent rows and says how many it left out."
+    )]
+    Report(ReportArgs),
     /// Scan the demo list against the built-in test internet (offline) and print the summary.
     #[command(
         after_help = "Examples:\n  mta-sts-scan demo\n  mta-sts-scan demo --dir ./demo-out --format parquet\n\nThe test internet runs inside the process: a DNS server and an HTTPS server on 127.0.0.1 serving one domain per scenario (valid policies, every defect the scanner reports, hostile servers). Nothing leaves the machine."
@@ -272,6 +358,14 @@ pub struct ScanArgs {
     /// by extension): the spec §7 MX table, to join with the domain rows on `mx_host`.
     #[arg(long, value_name = "PATH")]
     pub mx_output: Option<PathBuf>,
+    /// Also write an HTML report of the results to this file (needs an output file, -o PATH).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Exit with status 1 when any row matches one of these (comma-separated): invalid, error,
+    /// absent, input-error, delivery-at-risk, or an issue code. The scan still completes and
+    /// writes everything.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail_on: Vec<String>,
     /// The run's name, for the `{run_id}` placeholder of output paths (default: the UTC start
     /// time, YYYYMMDDTHHMMSSZ). Give every shard of one run the same id.
     #[arg(long, value_name = "ID", env = "MTA_STS_SCAN_RUN_ID")]
@@ -340,6 +434,23 @@ impl DiffArgs {
         };
         Ok((job, fail_on))
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files written by `scan` (CSV, Parquet or JSON Lines, by extension; shards merge).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "PATH", default_value = "report.html")]
+    pub output: PathBuf,
+    /// The scan's summary JSON (`scan --summary`): its run metadata (resolver, settings, times)
+    /// goes into the report. The numbers are always recomputed from the files.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// Most rows in the per-domain table (the most urgent are kept).
+    #[arg(long, value_name = "N", default_value_t = mta_sts_scan::html_report::DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -442,9 +553,12 @@ impl ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The domain to check (IDNs are accepted and converted to A-labels).
-    pub domain: String,
-    /// Print the result as JSON (the hosted endpoint's field names plus every column).
+    /// The domains to check (IDNs are accepted and converted to A-labels); `-` reads one per
+    /// line from standard input.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print the result as JSON (the hosted endpoint's field names plus every column): one
+    /// pretty object for one domain, JSON Lines (one object per line) for several.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -673,6 +787,42 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert!(parse_resolver("dns.google").is_err());
+    }
+
+    #[test]
+    fn color_choices() {
+        let args = |list: &[&str]| -> Vec<std::ffi::OsString> {
+            list.iter().map(std::ffi::OsString::from).collect()
+        };
+        assert_eq!(
+            requested_color(&args(&["check", "--color", "always"]), None),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["--color=never", "check"]), Some("always".into())),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            requested_color(&args(&["check"]), Some("ALWAYS".into())),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["check", "--", "--color=always"]), None),
+            ColorChoice::Auto
+        );
+        for (choice, terminal, no_color, expected) in [
+            (ColorChoice::Auto, true, false, true),
+            (ColorChoice::Auto, true, true, false),
+            (ColorChoice::Auto, false, false, false),
+            (ColorChoice::Always, false, true, true),
+            (ColorChoice::Never, true, false, false),
+        ] {
+            assert_eq!(
+                choice.enabled(terminal, no_color),
+                expected,
+                "{choice:?} {terminal} {no_color}"
+            );
+        }
     }
 
     #[test]

@@ -129,13 +129,11 @@ pub struct CsvRows<R: std::io::Read> {
     done: bool,
 }
 
-impl CsvRows<std::io::BufReader<std::fs::File>> {
-    /// Opens `path` and checks its header.
+impl CsvRows<Box<dyn std::io::BufRead + Send>> {
+    /// Opens `path` (decompressed when it is gzip, zstd or zip) and checks its header.
     pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
         CsvRows::new(
-            std::io::BufReader::with_capacity(1 << 16, file),
+            crate::compression::open_file(path)?,
             path.display().to_string(),
         )
     }

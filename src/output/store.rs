@@ -706,9 +706,9 @@ impl Iterator for DownloadedRows {
             }
             self.current = None;
             let object = self.objects.next()?;
-            let local = self
-                .staging
-                .file(&format!("download.{}", self.format.extension()));
+            // Keep the object's name: its extensions say the format and any compression.
+            let name = object.path.filename().unwrap_or("object").to_owned();
+            let local = self.staging.file(&format!("download-{name}"));
             let opened = block_on(object.download_to(&local))
                 .and_then(|downloaded| downloaded)
                 .and_then(|()| read_results(&local, Some(self.format)))

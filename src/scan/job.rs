@@ -1,7 +1,6 @@
 //! One scan job end to end: open the input and the output, start the reader thread and the row
 //! count, run the pipeline, close the output, and build the run metadata and the summary.
 
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -45,17 +44,19 @@ impl InputSource {
         }
     }
 
+    /// The list's lines, decompressed when it is gzip, zstd or (a file only) zip.
     fn open(&self) -> Result<Box<dyn BufRead + Send>, String> {
         match self {
-            InputSource::Stdin => Ok(Box::new(BufReader::with_capacity(
-                64 * 1024,
-                std::io::stdin(),
-            ))),
-            InputSource::File(path) => File::open(path)
-                .map(|file| {
-                    Box::new(BufReader::with_capacity(64 * 1024, file)) as Box<dyn BufRead + Send>
-                })
-                .map_err(|e| format!("cannot open the input {}: {e}", path.display())),
+            InputSource::Stdin => crate::compression::decode_stream(
+                Box::new(BufReader::with_capacity(64 * 1024, std::io::stdin())),
+                "the input (stdin)",
+            ),
+            InputSource::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot open the input {}: {e}", path.display()))?;
+                crate::compression::read_file(file, path)
+                    .map_err(|e| format!("cannot read the input: {e}"))
+            }
         }
     }
 }
@@ -117,6 +118,13 @@ pub async fn run_job(
             .map_err(|e| format!("cannot write the MX table: {e}"))?;
     }
     let reader = job.input.open()?;
+    tracing::debug!(
+        input = %job.input.describe(),
+        format = job.format.as_str(),
+        concurrency = job.settings.concurrency,
+        resume = job.resume,
+        "scan starting"
+    );
     let validator = config.build_validator()?;
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -312,8 +320,7 @@ fn spawn_reader(
 
 /// Counts the data rows of a file (for the progress total).
 fn count_rows(path: &std::path::Path, column: Option<String>, shard: Option<Shard>) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let reader = BufReader::with_capacity(256 * 1024, file);
+    let reader = crate::compression::open_file(path).ok()?;
     let mut rows = 0;
     for row in InputReader::new(reader, column) {
         let row = row.ok()?;
