@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mta_sts_scan::config::{MxProbeSettings, ScannerConfig};
+use mta_sts_scan::diff::{ChangeKind, DiffJob};
 use mta_sts_scan::net::address::AddressPolicy;
+use mta_sts_scan::output::store::{Location, Placeholders, is_object_path, mentions_shard};
 use mta_sts_scan::output::{Format, OutputTarget};
 use mta_sts_scan::scan::job::{InputSource, ScanJob};
 use mta_sts_scan::scan::pipeline::ScanSettings;
@@ -180,6 +182,11 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan stats results.parquet\n  mta-sts-scan stats shard-*.csv --json > summary.json"
     )]
     Stats(StatsArgs),
+    /// Compare two runs: one row per domain that changed, and a summary of the transitions.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan diff last-week.parquet this-week.parquet -o changes.csv\n  mta-sts-scan diff 's3://lake/mta-sts/dt=2026-11-23/*.parquet' 's3://lake/mta-sts/dt=2026-11-30/*.parquet' -o changes.parquet --summary changes.json\n\nChange kinds: outcome, mode, policy_changed_id_kept, id_changed_policy_kept, mx_changed, newly_uncovered, provider_changed, tls_rpt_added, tls_rpt_removed, appeared, disappeared.\n\nExit status: 0 (whatever changed), 1 when a kind named by --fail-on-change occurred, 2 for bad arguments or unreadable files."
+    )]
+    Diff(DiffArgs),
     /// Write an HTML report (charts, headline numbers, per-domain table) from result files.
     #[command(
         after_help = "Examples:\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan report results.shard-*.csv --summary summary.json -o report.html\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html\n\nThe page is one self-contained file (styles, script and SVG charts inline: it opens without network access). Its numbers are those of `stats --json`, which it embeds. The per-domain table lists the domains that need action first; past --max-rows it keeps the most urgent rows and says how many it left out."
@@ -290,7 +297,9 @@ pub struct DemoArgs {
 pub struct ScanArgs {
     /// The domain list: a CSV or text file, or `-` for standard input.
     pub input: String,
-    /// Output file, or `-` for standard output (CSV or JSON Lines only).
+    /// Output file, or `-` for standard output (CSV or JSON Lines only). `s3://bucket/key`
+    /// writes to an object store (credentials and endpoint from AWS_* variables); `{date}`,
+    /// `{shard}` and `{run_id}` in the path are filled in (e.g. `s3://lake/dt={date}/part-{shard}.parquet`).
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     pub output: String,
     /// Output format; by default from the output file's extension, CSV for standard output.
@@ -326,7 +335,7 @@ pub struct ScanArgs {
     /// Longest time one domain may take, all lookups included; past it the row is `error`.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub domain_timeout: Duration,
-    /// Also write the summary as JSON to this file.
+    /// Also write the summary as JSON to this file (or `s3://` object; placeholders as for -o).
     #[arg(long, value_name = "PATH")]
     pub summary: Option<PathBuf>,
     /// No progress bar and no summary table on stderr.
@@ -357,8 +366,74 @@ pub struct ScanArgs {
     /// writes everything.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub fail_on: Vec<String>,
+    /// The run's name, for the `{run_id}` placeholder of output paths (default: the UTC start
+    /// time, YYYYMMDDTHHMMSSZ). Give every shard of one run the same id.
+    #[arg(long, value_name = "ID", env = "MTA_STS_SCAN_RUN_ID")]
+    pub run_id: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier run: a result file (any format), an `s3://` object, or a quoted glob of shards.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The later run, likewise.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Where the changed rows go: a file, an `s3://` object, or `-` for standard output.
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// Output format; by default from the output file's extension, CSV for standard output.
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "parquet", "jsonl"])]
+    pub format: Option<String>,
+    /// Also write the summary (counts per change kind, outcome transitions) as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<String>,
+    /// Exit with status 1 when any of these change kinds occurred (comma-separated).
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub fail_on_change: Vec<String>,
+    /// No summary table on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl DiffArgs {
+    /// The diff job and the change kinds that fail it.
+    pub fn to_job(&self) -> Result<(DiffJob, Vec<ChangeKind>), String> {
+        let format = match &self.format {
+            Some(name) => Format::from_name(name).ok_or_else(|| format!("unknown --format {name}"))?,
+            None if self.output == "-" => Format::Csv,
+            None => Format::from_path(std::path::Path::new(&self.output)).ok_or_else(|| {
+                format!(
+                    "cannot tell the format of {} from its extension: use .csv, .parquet or .jsonl, or --format",
+                    self.output
+                )
+            })?,
+        };
+        let fail_on = self
+            .fail_on_change
+            .iter()
+            .map(|name| {
+                ChangeKind::from_name(name).ok_or_else(|| {
+                    let known: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
+                    format!(
+                        "--fail-on-change: unknown change kind {name:?} (one of {})",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let job = DiffJob {
+            old: self.old.clone(),
+            new: self.new.clone(),
+            output: self.output.clone(),
+            format,
+            summary: self.summary.clone(),
+        };
+        Ok((job, fail_on))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -417,14 +492,26 @@ impl ScanArgs {
             .as_deref()
             .map(|spec| Shard::parse(spec, |name| std::env::var(name).ok()))
             .transpose()?;
-        let sharded = |path: PathBuf| match shard {
-            Some(shard) => shard.output_path(&path),
-            None => path,
+        let placeholders = Placeholders::new(
+            mta_sts_scan::report::now_millis(),
+            shard.map(|shard| (shard.index, shard.count)),
+            self.run_id.as_deref(),
+        );
+        // `{date}`, `{shard}`, `{run_id}` filled in; `.shard-K-of-N` added unless `{shard}` is used.
+        let sharded = |template: &str| -> Result<PathBuf, String> {
+            let path = PathBuf::from(placeholders.expand(template)?);
+            if is_object_path(&path) {
+                Location::parse(&path.to_string_lossy())?;
+            }
+            Ok(match shard {
+                Some(shard) if !mentions_shard(template) => shard.output_path(&path),
+                _ => path,
+            })
         };
         let output = if self.output == "-" {
             OutputTarget::Stdout
         } else {
-            OutputTarget::File(sharded(PathBuf::from(&self.output)))
+            OutputTarget::File(sharded(&self.output)?)
         };
         let format = match (&self.format, &output) {
             (Some(name), _) => Format::from_name(name).ok_or_else(|| format!("unknown --format {name}"))?,
@@ -441,11 +528,19 @@ impl ScanArgs {
             column: self.column.clone(),
             output,
             format,
-            summary: self.summary.clone().map(sharded),
+            summary: self
+                .summary
+                .as_ref()
+                .map(|path| sharded(&path.to_string_lossy()))
+                .transpose()?,
             show_progress,
             shard,
             resume: self.resume,
-            mx_output: self.mx_output.clone().map(sharded),
+            mx_output: self
+                .mx_output
+                .as_ref()
+                .map(|path| sharded(&path.to_string_lossy()))
+                .transpose()?,
             settings: ScanSettings {
                 concurrency,
                 domain_timeout: self.domain_timeout,

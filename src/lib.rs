@@ -6,6 +6,7 @@
 
 pub mod compression;
 pub mod config;
+pub mod diff;
 pub mod domain;
 pub mod html_report;
 pub mod issues;

@@ -13,10 +13,11 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat,
+    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat,
     ReportArgs, ScanArgs, ServeArgs, StatsArgs,
 };
 use mta_sts_scan::html_report::{self, ReportBuilder};
+use mta_sts_scan::output::store::expand_sources;
 use mta_sts_scan::output::{OutputTarget, read_results};
 use mta_sts_scan::report::{DomainReport, Outcome, format_millis};
 use mta_sts_scan::scan::fail_on::FailOn;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check(args, cli.color).await,
             Command::Scan(args) => scan(*args, log).await,
             Command::Stats(args) => stats(args),
+            Command::Diff(args) => diff(args, log),
             Command::Report(args) => report(args, log),
             Command::Demo(args) => demo(args, log).await,
             Command::Lab(args) => lab(args, log).await,
@@ -357,13 +359,17 @@ fn report(args: ReportArgs, log: Stderr) -> Result<ExitCode, String> {
 /// `stats FILE...`: merges the files' statistics (each file counted on its own, then summed).
 fn stats(args: StatsArgs) -> Result<ExitCode, String> {
     let mut total = Statistics::new();
-    for path in &args.files {
-        let mut file_statistics = Statistics::new();
-        for row in read_results(path, None)? {
-            let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
-            file_statistics.add(&report);
+    for pattern in &args.files {
+        // Globs (`s3://lake/dt=*/part-*.parquet`, quoted local ones) name every match.
+        for source in expand_sources(&pattern.to_string_lossy())? {
+            let path = std::path::PathBuf::from(source);
+            let mut file_statistics = Statistics::new();
+            for row in read_results(&path, None)? {
+                let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
+                file_statistics.add(&report);
+            }
+            total += &file_statistics;
         }
-        total += &file_statistics;
     }
     for path in &args.mx_tables {
         for row in mta_sts_scan::output::mx_table::read_mx_table(path)? {
@@ -385,6 +391,36 @@ fn stats(args: StatsArgs) -> Result<ExitCode, String> {
         print!("{}", total.render_table(&run));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `diff OLD NEW`: 0 whatever changed, 1 when a `--fail-on-change` kind occurred.
+fn diff(args: DiffArgs, log: Stderr) -> Result<ExitCode, String> {
+    let (job, fail_on) = args.to_job()?;
+    let summary = mta_sts_scan::diff::run_diff(&job)?;
+    if !args.quiet {
+        if log.is_json() {
+            log.json_line(&serde_json::json!({
+                "level": "info",
+                "event": "diff_summary",
+                "summary": summary.to_json(&job.old, &job.new),
+            }));
+        } else {
+            eprint!("{}", summary.render_table(&job.old, &job.new));
+        }
+    }
+    let failed: Vec<&str> = fail_on
+        .iter()
+        .filter(|kind| summary.count(**kind) > 0)
+        .map(|kind| kind.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    log.info(&format!(
+        "changes of kind {} (--fail-on-change)",
+        failed.join(", ")
+    ));
+    Ok(ExitCode::from(1))
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM. The handlers are registered when this is called (a

@@ -10,6 +10,7 @@ pub mod mx_table;
 pub mod parquet;
 mod row;
 pub mod schema;
+pub mod store;
 
 use std::fmt;
 use std::fs::File;
@@ -94,7 +95,8 @@ pub struct RunMetadata {
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputTarget {
-    /// Created, or truncated if it exists.
+    /// Created, or truncated if it exists. An object URL (`s3://bucket/key`) is written to the
+    /// object store ([`store`]).
     File(PathBuf),
     Stdout,
 }
@@ -151,6 +153,17 @@ fn open_writer(
     mode: WriteMode,
 ) -> Result<Box<dyn ResultWriter>, String> {
     if let OutputTarget::File(path) = target
+        && store::is_object_path(path)
+    {
+        if crate::compression::Compression::from_extension(path).is_some() {
+            return Err(format!(
+                "{}: compressed output to an object store is not supported: write .parquet (compressed by column), .csv or .jsonl",
+                path.display()
+            ));
+        }
+        return open_object_writer(path, format, metadata, mode);
+    }
+    if let OutputTarget::File(path) = target
         && let Some(compression) = crate::compression::Compression::from_extension(path)
     {
         if format == Format::Parquet {
@@ -194,6 +207,23 @@ fn open_writer(
                 Box::new(jsonl::JsonlResultWriter::new(sink)),
                 finisher,
             ))
+        }
+    }
+}
+
+/// A writer uploading to an object store ([`store`]).
+fn open_object_writer(
+    path: &Path,
+    format: Format,
+    metadata: &RunMetadata,
+    mode: WriteMode,
+) -> Result<Box<dyn ResultWriter>, String> {
+    match store::Location::parse(&path.to_string_lossy())? {
+        store::Location::Object(object) => Ok(Box::new(store::ObjectResultWriter::create(
+            object, format, metadata, mode,
+        )?)),
+        store::Location::Local(path) => {
+            open_writer(&OutputTarget::File(path), format, metadata, mode)
         }
     }
 }
@@ -366,6 +396,12 @@ pub fn read_results(
             )
         })?,
     };
+    if store::is_object_path(path) {
+        return match store::Location::parse(&path.to_string_lossy())? {
+            store::Location::Object(object) => store::read_object_rows(&object, format),
+            store::Location::Local(local) => read_results(&local, Some(format)),
+        };
+    }
     Ok(match format {
         Format::Csv => Box::new(csv::CsvRows::open(path)?),
         Format::Parquet => parquet::open_rows(path)?,

@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use crate::config::ScannerConfig;
 use crate::output::mx_table::{MxRow, write_mx_table};
+use crate::output::store::{Location, check_writable, is_object_path, upload_file, write_bytes};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -98,11 +99,23 @@ pub async fn run_job(
     refuse_overwriting_the_input(job)?;
     if let Some(path) = &job.summary {
         // Find an unwritable summary path now, not after hours of scanning.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
+        let location = Location::parse(&path.to_string_lossy())?;
+        check_writable(&location)
+            .await
+            .map_err(|e| format!("cannot write the summary: {e}"))?;
+    }
+    if let OutputTarget::File(path) = &job.output
+        && is_object_path(path)
+    {
+        // Wrong credentials or a missing bucket: say so before the first domain is scanned.
+        check_writable(&Location::parse(&path.to_string_lossy())?).await?;
+    }
+    if let Some(path) = &job.mx_output
+        && is_object_path(path)
+    {
+        check_writable(&Location::parse(&path.to_string_lossy())?)
+            .await
+            .map_err(|e| format!("cannot write the MX table: {e}"))?;
     }
     let reader = job.input.open()?;
     tracing::debug!(
@@ -185,7 +198,7 @@ pub async fn run_job(
             result.statistics.add_mx_row(row);
         }
         if let Some(path) = &job.mx_output {
-            write_mx_table(path, &mut mx_rows)?;
+            write_mx_output(path, &mut mx_rows)?;
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -213,6 +226,25 @@ pub async fn run_job(
         statistics: result.statistics,
         run,
     })
+}
+
+/// Writes the MX table to a local file, or stages it locally and uploads it (`s3://`).
+fn write_mx_output(path: &std::path::Path, rows: &mut [MxRow]) -> Result<(), String> {
+    let Location::Object(object) = Location::parse(&path.to_string_lossy())? else {
+        return write_mx_table(path, rows);
+    };
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = std::env::temp_dir().join(format!(
+        "mta-sts-scan-mx-{}-{}.{extension}",
+        std::process::id(),
+        now_millis()
+    ));
+    let written = write_mx_table(&staged, rows).and_then(|()| upload_file(&staged, &object));
+    let _ = std::fs::remove_file(&staged);
+    written.map_err(|e| e.replace(&staged.display().to_string(), &path.display().to_string()))
 }
 
 /// `scan list.csv -o list.csv` would truncate the list before reading it.
@@ -245,6 +277,10 @@ pub fn write_summary(
     run: &RunInfo,
 ) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(&statistics.summary(run)).map_err(|e| e.to_string())?;
+    if is_object_path(path) {
+        return write_bytes(&Location::parse(&path.to_string_lossy())?, json)
+            .map_err(|e| format!("cannot write the summary: {e}"));
+    }
     std::fs::write(path, json)
         .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))
 }

@@ -40,12 +40,24 @@ impl Done {
             statistics: Statistics::new(),
             ..Done::default()
         };
-        let parts = crate::output::parquet::parts_dir(path);
-        let earlier_output = path.exists() || (format == Format::Parquet && parts.is_dir());
+        let object = crate::output::store::is_object_path(path);
+        let earlier_output = if object {
+            // An object store: the finished object, or the parts a killed run uploaded (whole
+            // parts only: an upload is complete or invisible, so nothing needs repair).
+            match crate::output::store::Location::parse(&path.to_string_lossy())? {
+                crate::output::store::Location::Object(location) => {
+                    crate::output::store::object_has_rows(&location)?
+                }
+                crate::output::store::Location::Local(_) => false,
+            }
+        } else {
+            let parts = crate::output::parquet::parts_dir(path);
+            path.exists() || (format == Format::Parquet && parts.is_dir())
+        };
         if !earlier_output {
             return Ok(done);
         }
-        if format != Format::Parquet {
+        if format != Format::Parquet && !object {
             truncate_partial_line(path)
                 .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
             // Killed before its first flush: not even a header was written.
