@@ -226,6 +226,7 @@ async fn a_full_server_answers_503_and_an_overdue_check_504() {
     let settings = ServeSettings {
         max_concurrent: 1,
         request_timeout: Duration::from_millis(500),
+        ..ServeSettings::default()
     };
     let server = RunningServer::start(&lab, settings).await;
 
@@ -295,6 +296,7 @@ async fn shutdown_answers_the_requests_in_flight_then_stops() {
     let settings = ServeSettings {
         max_concurrent: 4,
         request_timeout: Duration::from_millis(800),
+        ..ServeSettings::default()
     };
     let mut server = RunningServer::start(&lab, settings).await;
     assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
