@@ -63,7 +63,7 @@ pub fn report_schema() -> Value {
                     "max_age": { "type": ["integer", "null"] }
                 }
             },
-            "mode": { "enum": modes, "description": "The policy's mode." },
+            "mode": { "type": ["string", "null"], "enum": modes, "description": "The policy's mode." },
             "policy_url": nullable("string", "Where the policy is fetched from."),
             "tls_rpt": {
                 "type": ["object", "null"],
@@ -80,15 +80,15 @@ pub fn report_schema() -> Value {
                     "type": "object",
                     "required": ["code", "severity", "message"],
                     "properties": {
-                        "code": { "enum": codes },
-                        "severity": { "enum": severities },
+                        "code": { "type": "string", "enum": codes },
+                        "severity": { "type": "string", "enum": severities },
                         "message": { "type": "string" }
                     }
                 }
             },
             "recommendations": strings("What to do, worst problem first."),
-            "outcome": { "enum": outcomes, "description": "The verdict: valid, invalid (senders ignore the policy), absent, error (no verdict), input_error." },
-            "severity": { "enum": severities, "description": "The worst severity among the issues." },
+            "outcome": { "type": "string", "enum": outcomes, "description": "The verdict: valid, invalid (senders ignore the policy), absent, error (no verdict), input_error." },
+            "severity": { "type": "string", "enum": severities, "description": "The worst severity among the issues." },
             "input": { "type": "string", "description": "The value as given." },
             "rank": nullable("integer", "Rank in the input list (scans only)."),
             "sts_id": nullable("string", "The record's id."),
