@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// with Retry-After). Behind a proxy every request comes from the proxy's address.
     #[arg(long, value_name = "RATE", env = "MTA_STS_SCAN_CLIENT_RATE", value_parser = ClientRate::parse)]
     pub client_rate: Option<ClientRate>,
+    /// The header in which the proxy in front writes the client's address (X-Forwarded-For,
+    /// X-Real-IP), for --client-rate and the access log. Only when clients cannot bypass the proxy.
+    #[arg(long, value_name = "HEADER", value_parser = parse_header_name)]
+    pub client_address_header: Option<axum::http::HeaderName>,
     /// A host name (or host:port) clients use to reach /mcp, besides localhost, 127.0.0.1 and
     /// ::1; repeat for several. MCP requests for other Host headers get 403 (DNS rebinding).
     #[arg(long = "allowed-host", value_name = "HOST", value_delimiter = ',')]
@@ -174,6 +178,11 @@ pub struct McpArgs {
     pub request_timeout: Duration,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+fn parse_header_name(text: &str) -> Result<axum::http::HeaderName, String> {
+    axum::http::HeaderName::from_bytes(text.trim().as_bytes())
+        .map_err(|_| format!("{text:?} is not an HTTP header name"))
 }
 
 /// Checks one `mcp` session runs at once (a check_many call uses up to 16).
@@ -213,6 +222,7 @@ impl ServeArgs {
             request_timeout: self.request_timeout,
             api_keys,
             client_rate: self.client_rate,
+            client_address_header: self.client_address_header.clone(),
             mcp_allowed_hosts: self.allowed_hosts.clone(),
             access_log: None,
         };

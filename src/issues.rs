@@ -236,12 +236,25 @@ impl IssueCode {
             StsRecordMissing | StsRecordMultiple | StsRecordSyntax | StsRecordIdInvalid => {
                 "RFC 8461 §3.1"
             }
-            PolicyHostUnresolvable | PolicyConnectFailed | PolicyAddressForbidden
-            | PolicyTimeout | PolicyTlsInvalid | PolicyRedirect | PolicyHttpStatus
+            PolicyHostUnresolvable
+            | PolicyConnectFailed
+            | PolicyAddressForbidden
+            | PolicyTimeout
+            | PolicyTlsInvalid
+            | PolicyRedirect
+            | PolicyHttpStatus
             | PolicyTooLarge => "RFC 8461 §3.3",
-            PolicyContentType | PolicySyntax | PolicyVersionInvalid | PolicyModeInvalid
-            | PolicyMaxAgeInvalid | PolicyMxMissing | PolicyMxInvalid | PolicyDuplicateField
-            | PolicyUnknownField | PolicyVersionNotFirst | MaxAgeShort => "RFC 8461 §3.2",
+            PolicyContentType
+            | PolicySyntax
+            | PolicyVersionInvalid
+            | PolicyModeInvalid
+            | PolicyMaxAgeInvalid
+            | PolicyMxMissing
+            | PolicyMxInvalid
+            | PolicyDuplicateField
+            | PolicyUnknownField
+            | PolicyVersionNotFirst
+            | MaxAgeShort => "RFC 8461 §3.2",
             MxNotCovered | MxPatternUnused => "RFC 8461 §4.1",
             ModeTesting | ModeNone => "RFC 8461 §5",
             TlsrptMissing | TlsrptMultiple | TlsrptInvalid => "RFC 8460 §3",

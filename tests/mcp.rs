@@ -121,17 +121,32 @@ async fn exercise(client: &Client) -> Vec<Value> {
     for domain in DOMAINS {
         let result = call(client, "check_mta_sts", json!({ "domain": domain })).await;
         assert_eq!(result.is_error, Some(false), "{domain}: {result:?}");
-        let report = result.structured_content.clone().expect("structured content");
+        let report = result
+            .structured_content
+            .clone()
+            .expect("structured content");
         assert_eq!(report["domain"], domain);
-        let summary = result.content[0].as_text().expect("a text summary").text.clone();
+        let summary = result.content[0]
+            .as_text()
+            .expect("a text summary")
+            .text
+            .clone();
         assert!(summary.starts_with(&format!("{domain}: ")), "{summary}");
         verdicts.push(verdict(&report));
     }
-    let uncovered = call(client, "check_mta_sts", json!({ "domain": "mx-uncovered-1.test" })).await;
+    let uncovered = call(
+        client,
+        "check_mta_sts",
+        json!({ "domain": "mx-uncovered-1.test" }),
+    )
+    .await;
     let summary = text_of(&uncovered);
     assert!(summary.contains("Delivery is at risk"), "{summary}");
     assert!(summary.contains("mx_not_covered (error)"), "{summary}");
-    assert!(summary.contains("What to do first: Add an mx line"), "{summary}");
+    assert!(
+        summary.contains("What to do first: Add an mx line"),
+        "{summary}"
+    );
 
     // explain_issue: from the catalogue.
     let explained = call(client, "explain_issue", json!({ "code": "mx_not_covered" })).await;
@@ -193,7 +208,10 @@ async fn exercise(client: &Client) -> Vec<Value> {
         .call_tool(CallToolRequestParams::new("check_mta_sts"))
         .await;
     assert!(
-        missing_argument.is_err() || missing_argument.as_ref().is_ok_and(|r| r.is_error == Some(true)),
+        missing_argument.is_err()
+            || missing_argument
+                .as_ref()
+                .is_ok_and(|r| r.is_error == Some(true)),
         "{missing_argument:?}"
     );
 
@@ -268,8 +286,7 @@ async fn http_client(url: &str, key: Option<&str>) -> Result<Client, String> {
     if let Some(key) = key {
         config = config.auth_header(key.to_owned());
     }
-    ()
-        .serve(StreamableHttpClientTransport::from_config(config))
+    ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .map_err(|error| error.to_string())
 }
@@ -313,9 +330,18 @@ async fn http_endpoint_requires_the_api_key_when_keys_are_set() {
     let served = start_serve(&lab, settings).await;
     let url = format!("{}/mcp", served.base_url);
     assert!(http_client(&url, None).await.is_err());
-    assert!(http_client(&url, Some("wrong-key-0123456789abcdef")).await.is_err());
+    assert!(
+        http_client(&url, Some("wrong-key-0123456789abcdef"))
+            .await
+            .is_err()
+    );
     let client = http_client(&url, Some(key)).await.unwrap();
-    let result = call(&client, "check_mta_sts", json!({ "domain": "valid-enforce-1.test" })).await;
+    let result = call(
+        &client,
+        "check_mta_sts",
+        json!({ "domain": "valid-enforce-1.test" }),
+    )
+    .await;
     assert_eq!(result.structured_content.unwrap()["outcome"], "valid");
     client.cancel().await.unwrap();
 

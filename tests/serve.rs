@@ -381,7 +381,9 @@ async fn api_keys_guard_the_api_but_not_health_or_the_document() {
         client().get(&url),
         client().get(&url).bearer_auth("serve-test-key-012345678"),
         client().get(&url).bearer_auth(format!("{KEY}x")),
-        client().get(&url).header("authorization", format!("Basic {KEY}")),
+        client()
+            .get(&url)
+            .header("authorization", format!("Basic {KEY}")),
         client().get(&url).header("x-api-key", KEY),
     ] {
         let answer = send(request).await;
@@ -409,7 +411,10 @@ async fn api_keys_guard_the_api_but_not_health_or_the_document() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
 
     assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
-    assert_eq!(get(server.url("/openapi.json")).await.status, StatusCode::OK);
+    assert_eq!(
+        get(server.url("/openapi.json")).await.status,
+        StatusCode::OK
+    );
     let answer = send(client().post(server.url("/mcp")).body("{}")).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.json);
 }
@@ -428,7 +433,12 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
     }
     let queries_before = lab.dns_queries.load(Ordering::SeqCst);
     let answer = get(server.check_url("valid-enforce-1.test")).await;
-    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.json);
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.json
+    );
     assert_eq!(answer.content_type, "application/json");
     assert!(answer.json["error"].is_string());
     let retry_after: u64 = answer.headers["retry-after"]
@@ -436,7 +446,10 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=30).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     // Every path counts (the document too), except the health probe.
     assert_eq!(
         get(server.url("/openapi.json")).await.status,
@@ -450,19 +463,15 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
 async fn probe_mx_is_refused_until_the_probe_exists() {
     let lab = TestInternet::start(LabOptions::default()).await.unwrap();
     let server = RunningServer::start(&lab, ServeSettings::default()).await;
-    let answer = get(server.url(
-        "/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=true",
-    ))
-    .await;
+    let answer =
+        get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=true")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
     assert_eq!(
         answer.json["error"],
         "MX probing is not available in this build"
     );
-    let answer = get(server.url(
-        "/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=false",
-    ))
-    .await;
+    let answer =
+        get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=false")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
 }
 
@@ -472,12 +481,18 @@ async fn probe_mx_is_refused_until_the_probe_exists() {
 async fn the_openapi_document_is_valid_3_1_and_matches_the_api() {
     let lab = TestInternet::start(LabOptions::default()).await.unwrap();
     let server = RunningServer::start(&lab, with_keys()).await;
-    let response = client().get(server.url("/openapi.json")).send().await.unwrap();
+    let response = client()
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
 
     let spec = oas3::from_json(&text).expect("oas3 reads the document");
-    let version = spec.validate_version().expect("a supported OpenAPI version");
+    let version = spec
+        .validate_version()
+        .expect("a supported OpenAPI version");
     assert_eq!((version.major, version.minor), (3, 1));
     let operations: Vec<(String, String)> = spec
         .operations()
@@ -546,7 +561,12 @@ async fn every_request_is_logged_without_its_key_or_query() {
         ..with_keys()
     };
     let server = RunningServer::start(&lab, settings).await;
-    send(client().get(server.check_url("valid-enforce-1.test")).bearer_auth(KEY)).await;
+    send(
+        client()
+            .get(server.check_url("valid-enforce-1.test"))
+            .bearer_auth(KEY),
+    )
+    .await;
     send(client().get(server.check_url("valid-enforce-1.test"))).await;
     get(server.url("/healthz")).await;
     send(client().post(server.url("/healthz"))).await;
@@ -570,5 +590,50 @@ async fn every_request_is_logged_without_its_key_or_query() {
         assert!(entry.duration_ms < 20_000);
     }
     let logged = serde_json::to_string(&entries).unwrap();
-    assert!(!logged.contains(KEY) && !logged.contains("domain="), "{logged}");
+    assert!(
+        !logged.contains(KEY) && !logged.contains("domain="),
+        "{logged}"
+    );
+}
+
+/// Behind a proxy every request comes from the proxy: with `client_address_header` each client
+/// the proxy names has its own allowance, and the log shows that client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_clients_are_told_apart_by_the_forwarded_address() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let entries: Arc<Mutex<Vec<AccessLogEntry>>> = Arc::default();
+    let log = entries.clone();
+    let settings = ServeSettings {
+        client_rate: Some(ClientRate::parse("1/min").unwrap()),
+        client_address_header: Some(reqwest::header::HeaderName::from_static("x-forwarded-for")),
+        access_log: Some(AccessLog::new(move |entry| {
+            log.lock().unwrap().push(entry.clone())
+        })),
+        ..ServeSettings::default()
+    };
+    let server = RunningServer::start(&lab, settings).await;
+    let from = |address: &str| {
+        client()
+            .get(server.url("/openapi.json"))
+            .header("x-forwarded-for", format!("203.0.113.250, {address}"))
+    };
+    assert_eq!(
+        from("192.0.2.1").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        from("192.0.2.1").send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from("192.0.2.2").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let clients: Vec<Option<std::net::IpAddr>> =
+        entries.lock().unwrap().iter().map(|e| e.client).collect();
+    let expected: Vec<Option<std::net::IpAddr>> = ["192.0.2.1", "192.0.2.1", "192.0.2.2"]
+        .iter()
+        .map(|a| Some(a.parse().unwrap()))
+        .collect();
+    assert_eq!(clients, expected);
 }

@@ -101,7 +101,11 @@ fn is_open(path: &str) -> bool {
 }
 
 /// The middleware: passes open paths and requests with an accepted key; 401 otherwise.
-pub async fn require_api_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(keys): State<ApiKeys>,
+    request: Request,
+    next: Next,
+) -> Response {
     if is_open(request.uri().path()) {
         return next.run(request).await;
     }

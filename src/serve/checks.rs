@@ -88,16 +88,15 @@ where
                 .map(|(index, input)| (input.clone(), index))
                 .collect();
             let total = inputs.len();
-            let rows = futures::stream::iter(inputs.into_iter().enumerate().map(
-                |(index, value)| {
+            let rows =
+                futures::stream::iter(inputs.into_iter().enumerate().map(|(index, value)| {
                     Ok(InputRow {
                         line: u64::try_from(index + 1).unwrap_or(u64::MAX),
                         rank: None,
                         value,
                         problem: None,
                     })
-                },
-            ));
+                }));
             let mut collected = CollectReports::default();
             let scan = run_scan(
                 rows,
@@ -226,7 +225,11 @@ impl CheckRunner {
 
     /// Waits for `permits` slots at most half the deadline: a check that starts later could not
     /// finish in time, and under overload a quick refusal beats a queue of doomed requests.
-    async fn slots(&self, permits: usize, deadline: Instant) -> Result<OwnedSemaphorePermit, Refused> {
+    async fn slots(
+        &self,
+        permits: usize,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Refused> {
         let slot_deadline = Instant::now() + self.timeout / 2;
         let permits = u32::try_from(permits).unwrap_or(u32::MAX);
         match timeout_at(
@@ -269,7 +272,9 @@ impl CheckRunner {
     /// Checks a list through the scan pipeline: each domain under the request deadline, up to
     /// 16 at once (holding that many check slots).
     pub async fn check_list(&self, inputs: Vec<String>) -> Result<ListResult, String> {
-        let concurrency = LIST_CONCURRENCY.min(self.max_concurrent).min(inputs.len().max(1));
+        let concurrency = LIST_CONCURRENCY
+            .min(self.max_concurrent)
+            .min(inputs.len().max(1));
         let deadline = Instant::now() + self.timeout;
         let slots = self
             .slots(concurrency, deadline)
@@ -375,10 +380,22 @@ mod tests {
             .issues
             .push(Issue::new(IssueCode::ModeTesting, "testing"));
         let text = plain_summary(&report);
-        assert!(text.starts_with("example.com: MTA-STS is published but invalid"), "{text}");
-        assert!(text.contains("- sts_record_multiple (error): 2 v=STSv1 records"), "{text}");
-        assert!(!text.contains("mode_testing"), "info findings are not problems: {text}");
-        assert!(text.contains("What to do first: Keep exactly one v=STSv1"), "{text}");
+        assert!(
+            text.starts_with("example.com: MTA-STS is published but invalid"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- sts_record_multiple (error): 2 v=STSv1 records"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("mode_testing"),
+            "info findings are not problems: {text}"
+        );
+        assert!(
+            text.contains("What to do first: Keep exactly one v=STSv1"),
+            "{text}"
+        );
 
         let report = DomainReport::input_error("not a domain".into(), None, "bad".into());
         assert!(plain_summary(&report).starts_with("\"not a domain\" is not a domain name"));

@@ -3,12 +3,12 @@
 //! IPv6 clients are keyed by their /64, which one subscriber usually holds whole. `/healthz` is
 //! not limited, so a load balancer's probes never see 429.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::HEALTH_PATH;
 use super::rest::error_body;
+use super::{ClientAddress, HEALTH_PATH};
 
 /// Requests a client may make: `requests` per `period`, all of them at once if it likes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +121,8 @@ pub async fn limit_clients(
     }
     let client = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
+        .get::<ClientAddress>()
+        .map(|ClientAddress(address)| *address);
     let Some(client) = client else {
         return next.run(request).await;
     };
@@ -174,7 +174,10 @@ mod tests {
             assert_eq!(limiter.check(client), Ok(()));
         }
         let wait = limiter.check(client).unwrap_err();
-        assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(10) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert_eq!(retry_after_seconds(wait), wait.as_secs() + 1);
         assert_eq!(limiter.check("192.0.2.2".parse().unwrap()), Ok(()));
         assert_eq!(limiter.clients(), 2);
@@ -184,7 +187,11 @@ mod tests {
     fn ipv6_clients_share_their_64() {
         let limiter = ClientLimiter::new(ClientRate::parse("1/min").unwrap());
         assert_eq!(limiter.check("2001:db8:1:2::1".parse().unwrap()), Ok(()));
-        assert!(limiter.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_err());
+        assert!(
+            limiter
+                .check("2001:db8:1:2:ffff::9".parse().unwrap())
+                .is_err()
+        );
         assert_eq!(limiter.check("2001:db8:1:3::1".parse().unwrap()), Ok(()));
         assert_eq!(
             client_key("::ffff:192.0.2.7".parse().unwrap()),

@@ -16,7 +16,9 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{
+    ErrorData, Json, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -197,7 +199,11 @@ impl McpServer {
     /// Explains an issue code.
     #[tool(
         description = "Explain an issue code from a check_mta_sts report (issues[].code): its severity, what it means, the RFC section and how to fix it.",
-        annotations(title = "Explain an issue code", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Explain an issue code",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn explain_issue(
         &self,
@@ -219,7 +225,11 @@ impl McpServer {
     /// Checks a list of domains.
     #[tool(
         description = "Check up to 100 domains at once: one row per domain (outcome, mode, issue codes) plus summary statistics (MTA-STS and TLS-RPT adoption, modes, most common issues).",
-        annotations(title = "Check many domains", read_only_hint = true, open_world_hint = true)
+        annotations(
+            title = "Check many domains",
+            read_only_hint = true,
+            open_world_hint = true
+        )
     )]
     async fn check_many(
         &self,
@@ -258,7 +268,11 @@ impl McpServer {
 
 /// The catalogue as one JSON document: every code's explanation, in the catalogue's order.
 pub fn issue_catalogue() -> Vec<IssueExplanation> {
-    IssueCode::ALL.iter().copied().map(IssueExplanation::of).collect()
+    IssueCode::ALL
+        .iter()
+        .copied()
+        .map(IssueExplanation::of)
+        .collect()
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRef};
-use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::from_fn_with_state;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -68,10 +68,25 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_secs(2);
 /// How often the per-client limiter forgets clients that are back to their full allowance.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
+/// The address a request is attributed to (rate limit, access log): the peer's, or the one a
+/// trusted proxy wrote into `client_address_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// The client address a proxy recorded: the last address of the last `header` line (the entry
+/// the proxy in front appended; earlier ones come from the client and prove nothing).
+fn forwarded_client(headers: &HeaderMap, header: &HeaderName) -> Option<IpAddr> {
+    let value = headers.get_all(header).iter().next_back()?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    last.parse::<IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|address| address.ip()))
+}
+
 /// One answered request, for the access log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessLogEntry {
-    /// The peer's address (the proxy's, behind a proxy).
+    /// The client's address (see [`ServeSettings::client_address_header`]).
     pub client: Option<IpAddr>,
     pub method: String,
     /// The path without the query string.
@@ -114,6 +129,10 @@ pub struct ServeSettings {
     pub api_keys: Option<ApiKeys>,
     /// Requests per client address (`None`: unlimited).
     pub client_rate: Option<ClientRate>,
+    /// A header in which a proxy in front records the client's address (`X-Forwarded-For`,
+    /// `X-Real-IP`): rate limits and the access log then use it instead of the proxy's address.
+    /// Only for a server that is reachable through that proxy alone: clients can write the header.
+    pub client_address_header: Option<HeaderName>,
     /// Host names `/mcp` answers for besides the loopback names (DNS-rebinding protection).
     pub mcp_allowed_hosts: Vec<String>,
     /// Where to log each request (`None`: no access log).
@@ -127,6 +146,7 @@ impl Default for ServeSettings {
             request_timeout: Duration::from_secs(30),
             api_keys: None,
             client_rate: None,
+            client_address_header: None,
             mcp_allowed_hosts: Vec::new(),
             access_log: None,
         }
@@ -239,8 +259,14 @@ where
                     }
                 };
                 let router = router.clone();
+                let address_header = settings.client_address_header.clone();
                 let handler = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    let client = address_header
+                        .as_ref()
+                        .and_then(|header| forwarded_client(request.headers(), header))
+                        .unwrap_or(peer.ip());
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(ClientAddress(client));
                     let router = router.clone();
                     async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|never| match never {})) }
                 });
@@ -283,4 +309,36 @@ async fn accept_within(
         .map_err(std::io::Error::other)?;
     let (stream, peer) = listener.accept().await?;
     Ok((stream, peer, slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_s_entry_is_the_last_one() {
+        let header = HeaderName::from_static("x-forwarded-for");
+        let mut headers = HeaderMap::new();
+        assert_eq!(forwarded_client(&headers, &header), None);
+        headers.append(
+            &header,
+            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+        );
+        assert_eq!(
+            forwarded_client(&headers, &header),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        headers.append(&header, HeaderValue::from_static("2001:db8::1"));
+        assert_eq!(
+            forwarded_client(&headers, &header),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        headers.insert(&header, HeaderValue::from_static("192.0.2.1:4711"));
+        assert_eq!(
+            forwarded_client(&headers, &header),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        headers.insert(&header, HeaderValue::from_static("unknown"));
+        assert_eq!(forwarded_client(&headers, &header), None);
+    }
 }

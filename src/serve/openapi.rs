@@ -68,7 +68,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// Completes the generated document: the bearer scheme, required everywhere but on the
 /// operations that declare no security (`/healthz`, `/openapi.json`), when keys are in use.
-pub fn finish(mut document: utoipa::openapi::OpenApi, authenticated: bool) -> utoipa::openapi::OpenApi {
+pub fn finish(
+    mut document: utoipa::openapi::OpenApi,
+    authenticated: bool,
+) -> utoipa::openapi::OpenApi {
     if authenticated {
         let scheme = SecurityScheme::Http(
             HttpBuilder::new()

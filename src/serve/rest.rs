@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::header::{ALLOW, RETRY_AFTER};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::checks::{CheckRunner, Refused, mx_probe_available};
 use super::openapi::ReportDocument;
-use super::{AccessLog, AccessLogEntry};
+use super::{AccessLog, AccessLogEntry, ClientAddress};
 
 /// Every error body: what went wrong, and the domain asked about (null when none was named).
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,7 +29,11 @@ pub struct ErrorBody {
 }
 
 /// A JSON error answer.
-pub fn error_body(status: StatusCode, message: &str, domain: Option<&str>) -> (StatusCode, Json<ErrorBody>) {
+pub fn error_body(
+    status: StatusCode,
+    message: &str,
+    domain: Option<&str>,
+) -> (StatusCode, Json<ErrorBody>) {
     (
         status,
         Json(ErrorBody {
@@ -176,8 +180,8 @@ pub async fn log_access(State(log): State<AccessLog>, request: Request, next: Ne
     let path = request.uri().path().to_owned();
     let client = request
         .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
+        .get::<ClientAddress>()
+        .map(|ClientAddress(address)| *address);
     let response = next.run(request).await;
     log.write(&AccessLogEntry {
         client,
