@@ -29,7 +29,7 @@ pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
     args_override_self = true,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
-    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan mcp\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
     /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
