@@ -449,9 +449,13 @@ pub struct NetArgs {
     /// Largest policy body read, in bytes; larger is `policy_too_large`.
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub max_policy_bytes: usize,
-    /// Extra trusted CA certificates (PEM), on top of the standard web roots.
+    /// Extra trusted CA certificates (PEM), added to the trust store chosen by --trust-store.
     #[arg(long, value_name = "PEM", env = "MTA_STS_SCAN_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Trust anchors for HTTPS: `mozilla` (a pinned, versioned copy of Mozilla's roots, the
+    /// same on every machine) or `system` (the operating system's store).
+    #[arg(long, value_name = "STORE", default_value = "mozilla", env = "MTA_STS_SCAN_TRUST_STORE", value_parser = ["mozilla", "system"])]
+    pub trust_store: String,
     /// Let the policy fetch connect to loopback, private and other non-public addresses (labs only).
     #[arg(long)]
     pub allow_private_addresses: bool,
@@ -487,6 +491,7 @@ impl NetArgs {
         config.http.body_cap = self.max_policy_bytes;
         config.http.policy_port = self.policy_port;
         config.http.proxy = self.proxy.clone();
+        config.http.trust_store = self.trust_store.parse()?;
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;

@@ -40,7 +40,7 @@ impl ScannerConfig {
     /// The settings as one line, for run metadata.
     pub fn describe(&self) -> String {
         format!(
-            "resolver={} dns_timeout_ms={} dns_attempts={} dns_retries={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={}",
+            "resolver={} dns_timeout_ms={} dns_attempts={} dns_retries={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={} trust_store={}",
             self.dns.describe(),
             self.dns.timeout.as_millis(),
             self.dns.attempts,
@@ -55,6 +55,12 @@ impl ScannerConfig {
                 .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
             self.https_rate
                 .map_or_else(|| "unlimited".to_owned(), |r| r.to_string()),
+            self.http.trust_store.as_str(),
         )
+    }
+
+    /// The trust anchors the fetch verifies against, exactly (for run metadata and summaries).
+    pub fn describe_trust(&self) -> String {
+        crate::net::trust::describe(self.http.trust_store, self.http.extra_roots_pem.as_deref())
     }
 }

@@ -165,6 +165,9 @@ issue_codes! {
     PolicyVersionNotFirst => "policy_version_not_first", Info,
         "version is not on the first line (not an RFC violation)",
         Some("Put \"version: STSv1\" on the first line of the policy: some checkers expect it there.");
+    PolicyBom => "policy_bom", Warning,
+        "the policy body starts with a UTF-8 byte-order mark",
+        Some("Save the policy file as UTF-8 without a byte-order mark: strict parsers read the first key as \"\\u{feff}version\" instead of \"version\".");
     MxNotCovered => "mx_not_covered", Error,
         "an MX host matches no mx pattern of the policy",
         Some("Add an mx line for every MX host, or remove the MX record: in enforce mode MTA-STS senders will not deliver to it.");
@@ -192,6 +195,9 @@ issue_codes! {
     PolicyWithoutRecord => "policy_without_record", Warning,
         "policy served but no TXT record (only when probing is on)",
         Some("Publish the _mta-sts TXT record: without it senders never fetch the policy.");
+    StsRecordDuplicateField => "sts_record_duplicate_field", Warning,
+        "a field repeated in the TXT record (the first wins, RFC 8461 §3.2)",
+        Some("Remove the repeated field from the _mta-sts TXT record: only the first counts, and a second id invites confusion about which policy is current.");
     DomainTimeout => "domain_timeout", Error,
         "the scan's per-domain deadline expired before the checks finished (outcome error)",
         None;
@@ -233,9 +239,11 @@ impl IssueCode {
             InputInvalidDomain => "RFC 1035 §2.3.4, RFC 5891 (IDNA)",
             DomainNxdomain | MxMissing => "RFC 5321 §5.1, RFC 7505 (null MX)",
             DnsLookupFailed => "RFC 8461 §3.1",
-            StsRecordMissing | StsRecordMultiple | StsRecordSyntax | StsRecordIdInvalid => {
-                "RFC 8461 §3.1"
-            }
+            StsRecordMissing
+            | StsRecordMultiple
+            | StsRecordSyntax
+            | StsRecordIdInvalid
+            | StsRecordDuplicateField => "RFC 8461 §3.1",
             PolicyHostUnresolvable
             | PolicyConnectFailed
             | PolicyAddressForbidden
@@ -252,6 +260,7 @@ impl IssueCode {
             | PolicyMxMissing
             | PolicyMxInvalid
             | PolicyDuplicateField
+            | PolicyBom
             | PolicyUnknownField
             | PolicyVersionNotFirst
             | MaxAgeShort => "RFC 8461 §3.2",
@@ -318,7 +327,7 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate name {code}");
             assert_eq!(IssueCode::from_name(code.as_str()), Some(code));
         }
-        assert_eq!(IssueCode::ALL.len(), 36);
+        assert_eq!(IssueCode::ALL.len(), 38);
     }
 
     #[test]

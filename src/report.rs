@@ -8,6 +8,7 @@ use serde::ser::{SerializeStruct, Serializer};
 
 use crate::issues::{Issue, IssueCode, Severity};
 use crate::mta_sts::policy::Mode;
+use crate::net::{FetchOutcome, Lookup, LookupFailure};
 
 /// The verdict for one domain (spec §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,7 +82,12 @@ pub struct DomainReport {
     /// The raw TLS-RPT record (JSON only).
     pub tls_rpt_record: Option<String>,
     pub issues: Vec<Issue>,
+    /// Human-readable causes, for people only: statistics read the typed facts below.
     pub error: Option<String>,
+    /// Lookups that could not be completed (spec §4), typed.
+    pub lookup_failures: Vec<LookupFailure>,
+    /// How far the policy fetch got, for domains with a record (`None`: not attempted).
+    pub policy_fetch: Option<FetchOutcome>,
     /// Milliseconds since the Unix epoch, UTC.
     pub scanned_at: i64,
     pub duration_ms: i64,
@@ -116,6 +122,8 @@ impl DomainReport {
             tls_rpt_record: None,
             issues: Vec::new(),
             error: None,
+            lookup_failures: Vec::new(),
+            policy_fetch: None,
             scanned_at: 0,
             duration_ms: 0,
         }
@@ -151,6 +159,11 @@ impl DomainReport {
             }
             None => self.error = Some(cause.to_owned()),
         }
+    }
+
+    /// Whether `lookup` could not be completed.
+    pub fn lookup_failed(&self, lookup: Lookup) -> bool {
+        self.lookup_failures.iter().any(|f| f.lookup == lookup)
     }
 
     pub fn has_issue(&self, code: IssueCode) -> bool {
@@ -250,7 +263,7 @@ struct IssueJson<'a> {
 /// recommendations`) followed by every other column of spec §5.
 impl Serialize for DomainReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("DomainReport", 32)?;
+        let mut s = serializer.serialize_struct("DomainReport", 34)?;
         s.serialize_field("domain", &self.domain)?;
         s.serialize_field("has_mta_sts", &self.has_mta_sts)?;
         let dns_record = self.sts_record.as_deref().map(|raw| DnsRecordJson {
@@ -303,6 +316,13 @@ impl Serialize for DomainReport {
         s.serialize_field("delivery_at_risk", &self.delivery_at_risk)?;
         s.serialize_field("tls_rpt_rua", &self.tls_rpt_rua)?;
         s.serialize_field("error", &self.error)?;
+        s.serialize_field("policy_fetch", &self.policy_fetch.map(FetchOutcome::as_str))?;
+        let lookup_failures: Vec<&str> = self
+            .lookup_failures
+            .iter()
+            .map(|failure| failure.as_str())
+            .collect();
+        s.serialize_field("lookup_failures", &lookup_failures)?;
         s.serialize_field("scanned_at", &self.scanned_at_rfc3339())?;
         s.serialize_field("duration_ms", &self.duration_ms)?;
         s.end()

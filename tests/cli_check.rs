@@ -113,3 +113,37 @@ async fn text_report_names_the_problem_and_the_fix() {
     assert!(stdout.contains("Delivery at risk"), "{stdout}");
     assert!(!stdout.contains("\x1b["), "no colour when not a terminal");
 }
+
+/// The DNS time budget as users get it: no --dns-timeout, --dns-attempts or --retries, so the
+/// defaults (3 s, 2 attempts, 1 retry) are what runs. A silent name server must end in a clear
+/// `error` row well within the default domain deadline, and answers that fail fast (SERVFAIL on
+/// the policy host) must not be slowed by the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_dns_budget_ends_in_clear_verdicts() {
+    let lab = lab().await;
+    let check = |domain: &str| {
+        let output = common::binary()
+            .arg("check")
+            .arg(domain)
+            .arg("--json")
+            .args(["--resolver", &lab.internet.dns_address.to_string()])
+            .args(["--policy-port", &lab.internet.https_port.to_string()])
+            .arg("--ca-file")
+            .arg(lab.ca_file.path())
+            .arg("--allow-private-addresses")
+            .output()
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+        (output.status.code(), json)
+    };
+    let (code, json) = check("valid-enforce-3.test");
+    assert_eq!((code, json["outcome"].as_str()), (Some(0), Some("valid")));
+    let (code, json) = check("policy-host-servfail-3.test");
+    assert_eq!((code, json["outcome"].as_str()), (Some(2), Some("error")));
+    assert_eq!(json["lookup_failures"][0], "policy_host:servfail");
+    assert_eq!(json["policy_fetch"], "dns_failed");
+    let (code, json) = check("dns-silent-3.test");
+    assert_eq!((code, json["outcome"].as_str()), (Some(2), Some("error")));
+    assert_eq!(json["lookup_failures"][0], "mta_sts_txt:timeout");
+}

@@ -125,7 +125,21 @@ async fn sigint_closes_the_output_prints_the_partial_summary_and_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Signal once the scan is under way (its first lookups reached the lab's name server; the
+    // handlers are installed before scanning starts): an event, not a fixed time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while lab
+        .internet
+        .dns_queries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scan never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -232,7 +246,8 @@ async fn the_open_file_soft_limit_is_raised_for_high_concurrency() {
     let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
     // Wait until the shell has exec'd the scanner and the scanner has started scanning.
     let proc = format!("/proc/{}", child.id());
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tokio::time::Instant::now() < deadline {
         let exe = std::fs::read_link(format!("{proc}/exe")).unwrap_or_default();
         if exe.ends_with(
             env!("CARGO_BIN_EXE_mta-sts-scan")

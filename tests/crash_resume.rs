@@ -47,6 +47,24 @@ fn scan_command(lab: &TestInternet, ca: &Path, list: &Path, output: &Path) -> Co
     command
 }
 
+/// Waits until the scan's output holds at least one durable result row.
+async fn wait_for_first_rows(output: &Path, extension: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        // Readable through the same reader `stats` and `--resume` use (a Parquet part counts
+        // once its footer is written).
+        let ready = read_results(output, None).is_ok_and(|mut rows| rows.any(|row| row.is_ok()));
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{extension}: no rows written within two minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn inputs(path: &Path) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for row in read_results(path, None).unwrap() {
@@ -83,7 +101,9 @@ async fn killed_scans_leave_readable_output_and_resume_to_exactly_once() {
     for extension in ["csv", "jsonl", "parquet"] {
         let output = dir.path().join(format!("out.{extension}"));
         let mut child = scan_command(&lab, &ca, &list, &output).spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Kill as soon as a first flush has made rows durable: an event, not a fixed time, so
+        // the test holds on a loaded machine.
+        wait_for_first_rows(&output, extension).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 

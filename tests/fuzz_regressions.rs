@@ -78,7 +78,13 @@ fn seeds_pass_every_check() {
 
 #[test]
 fn regressions_pass_every_check() {
-    let (_, failures) = replay("regressions");
+    let (ran, failures) = replay("regressions");
+    // The regression corpus is checked in: an empty or missing directory is a broken checkout,
+    // not a pass.
+    assert!(
+        ran >= checks::TARGETS.len(),
+        "only {ran} regression inputs found under fuzz/regressions"
+    );
     assert!(
         failures.is_empty(),
         "failing fuzz regressions:\n{}",

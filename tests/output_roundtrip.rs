@@ -255,6 +255,8 @@ fn metadata() -> RunMetadata {
         resolver: "127.0.0.1:53".into(),
         settings: r#"{"concurrency":64}"#.into(),
         input: "top-1m.csv".into(),
+        trust_store: "mozilla (webpki-root-certs 1.0.11, 118 anchors, sha256:0011223344556677)"
+            .into(),
     }
 }
 
@@ -383,6 +385,7 @@ fn parquet_schema_metadata_and_compression() {
     assert_eq!(value("mta_sts_scan.resolver"), Some(run.resolver));
     assert_eq!(value("mta_sts_scan.settings"), Some(run.settings));
     assert_eq!(value("mta_sts_scan.input"), Some(run.input));
+    assert_eq!(value("mta_sts_scan.trust_store"), Some(run.trust_store));
 
     let row_groups = builder.metadata().row_groups();
     assert_eq!(row_groups.len(), 1);

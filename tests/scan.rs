@@ -217,7 +217,13 @@ async fn a_stop_signal_ends_the_scan_with_a_readable_partial_output() {
     let output = dir.path().join("partial.parquet");
     let mut scan = job(&list, &output, Format::Parquet);
     scan.settings.concurrency = 8;
-    let stop = tokio::time::sleep(Duration::from_millis(300));
+    // Stop once the scan is under way (a few hundred lookups answered): an event, not a time.
+    let queries = lab.dns_queries.clone();
+    let stop = async move {
+        while queries.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
     let result = run_job(&scan, &lab_config(&lab), stop).await.unwrap();
     assert!(result.run.interrupted);
     let rows = read_all(&output);

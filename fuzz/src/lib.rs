@@ -57,6 +57,7 @@ pub fn check_sts_record(data: &[u8]) {
                     .iter()
                     .map(|&(name, value)| (name.to_owned(), value.to_owned()))
                     .collect(),
+                duplicates: record.duplicates.iter().map(|&f| f.to_owned()).collect(),
             };
             assert_eq!(single, expected, "parse and evaluate disagree on {text:?}");
         }
@@ -84,8 +85,26 @@ fn check_sts_id(id: &str, input: &str) {
 fn check_sts_verdict(verdict: &StsRecordVerdict, input: &str) {
     match verdict {
         StsRecordVerdict::Missing => {}
-        StsRecordVerdict::Valid { id, extensions } => {
+        StsRecordVerdict::Valid {
+            id,
+            extensions,
+            duplicates,
+        } => {
             check_sts_id(id, input);
+            // §3.1 exact grammar: no accepted record ends in whitespace or has an empty field.
+            assert!(
+                !input.ends_with([' ', '\t'])
+                    || input.trim_end_matches([' ', '\t']).ends_with(';')
+                    || input.contains('\n'),
+                "trailing whitespace after the last field accepted in {input:?}"
+            );
+            assert!(
+                input.contains('\n') || !input.contains(";;"),
+                "repeated delimiter accepted in {input:?}"
+            );
+            for field in duplicates {
+                assert!(field.contains('='), "duplicate {field:?} is not a field");
+            }
             for (name, value) in extensions {
                 assert!(
                     !name.is_empty() && !value.is_empty(),
@@ -212,7 +231,10 @@ pub fn check_tlsrpt(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match evaluate_tlsrpt_records(text.split('\n')) {
         TlsRptVerdict::Missing => {}
-        TlsRptVerdict::Valid { rua } => check_rua(&rua, &text),
+        TlsRptVerdict::Valid { rua, record } => {
+            check_rua(&rua, &text);
+            assert!(record.starts_with("v=TLSRPTv1"), "{record:?} from {text:?}");
+        }
         TlsRptVerdict::Multiple { count } => {
             assert!(count >= 2, "Multiple with count {count} for {text:?}");
         }
@@ -227,6 +249,7 @@ pub fn check_tlsrpt(data: &[u8]) {
             let single = evaluate_tlsrpt_records([text.as_ref()]);
             let expected = TlsRptVerdict::Valid {
                 rua: rua.iter().map(|&u| u.to_owned()).collect(),
+                record: text.to_string(),
             };
             assert_eq!(single, expected, "parse and evaluate disagree on {text:?}");
         }

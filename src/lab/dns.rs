@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -49,6 +49,12 @@ impl LabDnsHandler {
         text.make_ascii_lowercase();
         if let Some(reply) = self.provider_answer(&text, qname, qtype) {
             return reply;
+        }
+        if let Some(behaviour) = super::smtp::MxBehaviour::of_host(&text) {
+            return match qtype {
+                RecordType::A => Reply::Records(vec![a_record(qname, behaviour.address())]),
+                _ => Reply::Records(Vec::new()),
+            };
         }
         // Split `<prefix>.<domain>` where the domain is `<label>.test`.
         let (prefix, domain) = split_domain(&text);
@@ -138,6 +144,27 @@ impl LabDnsHandler {
             PolicyHost::Lab => self.https_ip,
             PolicyHost::Refusing => Ipv4Addr::new(127, 0, 0, 2),
             PolicyHost::Private => Ipv4Addr::new(10, 255, 255, 1),
+            PolicyHost::ServFail => return Reply::Code(ResponseCode::ServFail),
+            PolicyHost::RefusingThenLab => {
+                return Reply::Records(match qtype {
+                    RecordType::A => vec![
+                        a_record(qname, Ipv4Addr::new(127, 0, 0, 2)),
+                        a_record(qname, self.https_ip),
+                    ],
+                    _ => Vec::new(),
+                });
+            }
+            PolicyHost::PrivateV4WithV6 => {
+                return Reply::Records(match qtype {
+                    RecordType::A => vec![a_record(qname, Ipv4Addr::new(10, 255, 255, 1))],
+                    RecordType::AAAA => vec![Record::from_rdata(
+                        qname.clone(),
+                        TTL,
+                        RData::AAAA(AAAA(std::net::Ipv6Addr::LOCALHOST)),
+                    )],
+                    _ => Vec::new(),
+                });
+            }
             PolicyHost::ProviderCname => {
                 let Ok(target) = Name::from_ascii(format!("{PROVIDER_HOST}.")) else {
                     return Reply::Code(ResponseCode::ServFail);

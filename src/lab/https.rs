@@ -159,7 +159,14 @@ async fn respond<S: AsyncWrite + Unpin>(
             let body = body.replace("{d}", domain);
             write_simple(stream, status, content_type, body.as_bytes()).await
         }
-        Serve::Bytes(body) => write_simple(stream, 200, "text/plain", body).await,
+        Serve::Bytes(body) => {
+            // `{d}` is replaced when the bytes are UTF-8 (a byte-order mark is); others go as is.
+            let body = match std::str::from_utf8(body) {
+                Ok(text) => text.replace("{d}", domain).into_bytes(),
+                Err(_) => body.to_vec(),
+            };
+            write_simple(stream, 200, "text/plain", &body).await
+        }
         Serve::Redirect(location) => {
             let head = format!(
                 "HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dns;
 pub mod https;
 pub mod scenarios;
+pub mod smtp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct TestInternet {
     ca: Arc<ca::LabCa>,
     dns_server: hickory_server::Server<dns::LabDnsHandler>,
     https_task: tokio::task::JoinHandle<()>,
+    /// The same HTTPS server on `[::1]` (same port), when IPv6 loopback is available.
+    https_v6_task: Option<tokio::task::JoinHandle<()>>,
     /// DNS queries answered so far.
     pub dns_queries: Arc<AtomicU64>,
     /// HTTP requests answered so far.
@@ -51,6 +54,13 @@ impl TestInternet {
             delay: options.http_delay,
             requests: http_requests.clone(),
         });
+        // IPv6 loopback on the same port, for the IPv6-fallback scenario; a host without IPv6
+        // simply lacks it (that scenario then fails loudly, it is not skipped).
+        let https_v6_task =
+            tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, https_port))
+                .await
+                .ok()
+                .map(|listener| tokio::spawn(https::serve(listener, state.clone())));
         let https_task = tokio::spawn(https::serve(listener, state));
         let dns_queries = Arc::new(AtomicU64::new(0));
         let handler = dns::LabDnsHandler {
@@ -65,9 +75,15 @@ impl TestInternet {
             ca,
             dns_server,
             https_task,
+            https_v6_task,
             dns_queries,
             http_requests,
         })
+    }
+
+    /// The lab CA, for servers started beside this one (the SMTP servers of [`smtp::LabSmtp`]).
+    pub fn ca(&self) -> Arc<ca::LabCa> {
+        self.ca.clone()
     }
 
     /// The lab root certificate (PEM).
@@ -100,5 +116,8 @@ impl Drop for TestInternet {
     fn drop(&mut self) {
         self.dns_server.shutdown_token().cancel();
         self.https_task.abort();
+        if let Some(task) = &self.https_v6_task {
+            task.abort();
+        }
     }
 }

@@ -53,6 +53,12 @@ pub enum PolicyHost {
     Refusing,
     /// 10.255.255.1, a private address the scanner must refuse to contact.
     Private,
+    /// The name server answers SERVFAIL for the policy host (its lookup fails, spec §4).
+    ServFail,
+    /// A: 127.0.0.2 (refused) then the lab server: the fetch must try the next address.
+    RefusingThenLab,
+    /// A: 10.255.255.1 (forbidden); AAAA: ::1, where the lab server also listens.
+    PrivateV4WithV6,
 }
 
 /// What the HTTPS server does for a policy host.
@@ -589,6 +595,83 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "TLS-RPT with an http: URI",
         tlsrpt: Txt::Records(&[&["v=TLSRPTv1; rua=http://reports.example.net/"]]),
         codes: &[C::TlsrptInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-duplicate",
+        about: "the TXT record repeats id: the first counts (RFC 8461 §3.2)",
+        sts: Txt::Records(&[&["v=STSv1; id=20260101T000000; id=other"]]),
+        codes: &[C::StsRecordDuplicateField],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-trailing-space",
+        about: "whitespace after the last field of the TXT record (RFC 8461 §3.1 ABNF)",
+        sts: Txt::Records(&[&["v=STSv1; id=20260101T000000 "]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordSyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-double-delimiter",
+        about: "';;' in the TXT record (RFC 8461 §3.1 ABNF)",
+        sts: Txt::Records(&[&["v=STSv1; id=20260101T000000;;"]]),
+        outcome: Outcome::Invalid,
+        codes: &[C::StsRecordSyntax],
+        ..BASE
+    },
+    Scenario {
+        slug: "record-decoy",
+        about: "a v=STSv10 decoy beside the real record is discarded",
+        sts: Txt::Records(&[&["v=STSv10; id=decoy"], &["v=STSv1; id=20260101T000000;"]]),
+        ..BASE
+    },
+    Scenario {
+        slug: "tlsrpt-two-rua",
+        about: "TLS-RPT with two rua fields: valid, both URIs kept",
+        tlsrpt: Txt::Records(&[&[
+            "v=TLSRPTv1; rua=mailto:tlsrpt@example.net; rua=https://reports.example.net/v1",
+        ]]),
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-host-servfail",
+        about: "the policy host's name server fails: inconclusive, not a defect",
+        host: PolicyHost::ServFail,
+        outcome: Outcome::Error,
+        codes: &[C::DnsLookupFailed],
+        ..BASE
+    },
+    Scenario {
+        slug: "refused-then-ok",
+        about: "the first address of mta-sts.D refuses, the second serves the policy",
+        host: PolicyHost::RefusingThenLab,
+        ..BASE
+    },
+    Scenario {
+        slug: "ipv6-fallback",
+        about: "mta-sts.D has a private IPv4 address and a reachable IPv6 one",
+        host: PolicyHost::PrivateV4WithV6,
+        ..BASE
+    },
+    Scenario {
+        slug: "policy-bom",
+        about: "the policy starts with a UTF-8 byte-order mark",
+        serve: Serve::Bytes(
+            b"\xef\xbb\xbfversion: STSv1\nmode: enforce\nmx: *.{d}\nmax_age: 604800\n",
+        ),
+        codes: &[C::PolicyBom],
+        ..BASE
+    },
+    Scenario {
+        slug: "charset-latin1",
+        about: "policy served as text/plain; charset=iso-8859-1",
+        serve: Serve::Policy {
+            status: 200,
+            content_type: "text/plain; charset=iso-8859-1",
+            body: ENFORCE,
+        },
+        codes: &[C::PolicyContentType],
         ..BASE
     },
     Scenario {

@@ -1,6 +1,7 @@
 //! Pure parsers for the MTA-STS TXT record, the policy file, the TLS-RPT record and mx matching.
 
 pub mod mx;
+pub mod mx_class;
 pub mod policy;
 pub mod record;
 pub mod tlsrpt;
@@ -155,6 +156,80 @@ pub(crate) fn fields_after_tag<'a>(record: &'a str, tag: &str) -> Result<&'a str
     }
 }
 
+/// Why the fields after the version tag break the delimiter rules of the ABNF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DelimiterError {
+    /// Two `;` with only whitespace between them (`id=1;;`): the grammar has no empty field.
+    EmptyField,
+    /// Whitespace after the last field with no `;` after it (`id=1 `): `*WSP` belongs to a
+    /// delimiter only.
+    TrailingWhitespace,
+}
+
+impl DelimiterError {
+    /// The message part saying what is wrong, for the record named by `tag`.
+    pub(crate) fn describe(self, record: &str) -> String {
+        match self {
+            DelimiterError::EmptyField => format!(
+                "repeated ';' (an empty field) in {}: the grammar allows one ';' between fields and at most one at the end; some lenient parsers accept it, senders following the RFC treat the record as invalid",
+                quote(record)
+            ),
+            DelimiterError::TrailingWhitespace => format!(
+                "whitespace after the last field in {}: the grammar allows it only around ';'; some lenient parsers accept it, senders following the RFC treat the record as invalid",
+                quote(record)
+            ),
+        }
+    }
+}
+
+/// The fields of a record after `tag field-delim`, split exactly by the ABNF shared by RFC 8461
+/// §3.1 and RFC 8460 §3: `1*(field-delim field) [field-delim]` with `field-delim = *WSP ";" *WSP`
+/// (the first delimiter was consumed by [`fields_after_tag`]). Fields come back without the
+/// delimiter's whitespace; an empty field or trailing whitespace is a [`DelimiterError`].
+/// Allocation-free.
+pub(crate) struct Fields<'a> {
+    rest: &'a str,
+    done: bool,
+}
+
+pub(crate) fn split_fields(after_tag: &str) -> Fields<'_> {
+    Fields {
+        rest: after_tag.trim_start_matches(is_wsp),
+        done: false,
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<&'a str, DelimiterError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.rest.is_empty() {
+            return None;
+        }
+        let (segment, followed_by_delimiter) = match self.rest.split_once(';') {
+            Some((segment, after)) => {
+                self.rest = after.trim_start_matches(is_wsp);
+                (segment, true)
+            }
+            None => {
+                let segment = self.rest;
+                self.rest = "";
+                (segment, false)
+            }
+        };
+        let field = segment.trim_end_matches(is_wsp);
+        if field.is_empty() {
+            self.done = true;
+            return Some(Err(DelimiterError::EmptyField));
+        }
+        if !followed_by_delimiter && field.len() != segment.len() {
+            self.done = true;
+            return Some(Err(DelimiterError::TrailingWhitespace));
+        }
+        Some(Ok(field))
+    }
+}
+
 pub(crate) fn near_miss<'a>(record: &'a str, version: &str) -> Option<(NearMiss, &'a str)> {
     for (index, field) in record.split(';').enumerate() {
         let trimmed = trim_wsp(field);
@@ -256,6 +331,32 @@ mod tests {
             ("é", false),
         ] {
             assert_eq!(is_ext_name(input), expected, "{input:?}");
+        }
+    }
+
+    /// RFC 8461 §3.1 / RFC 8460 §3: `1*(field-delim field) [field-delim]`,
+    /// `field-delim = *WSP ";" *WSP`.
+    #[test]
+    fn fields_follow_the_delimiter_abnf() {
+        use DelimiterError::*;
+        let cases: &[(&str, &[Result<&str, DelimiterError>])] = &[
+            ("id=1", &[Ok("id=1")]),
+            (" id=1", &[Ok("id=1")]),
+            ("id=1;", &[Ok("id=1")]),
+            ("id=1; ", &[Ok("id=1")]),
+            ("id=1 ;", &[Ok("id=1")]),
+            ("id=1\t; e=2 ;\t", &[Ok("id=1"), Ok("e=2")]),
+            ("", &[]),
+            ("id=1 ", &[Err(TrailingWhitespace)]),
+            ("id=1; e=2\t", &[Ok("id=1"), Err(TrailingWhitespace)]),
+            ("id=1;;", &[Ok("id=1"), Err(EmptyField)]),
+            ("id=1; ;", &[Ok("id=1"), Err(EmptyField)]),
+            (";id=1", &[Err(EmptyField)]),
+            ("id=1;;e=2", &[Ok("id=1"), Err(EmptyField)]),
+        ];
+        for (input, expected) in cases {
+            let got: Vec<_> = split_fields(input).collect();
+            assert_eq!(got, *expected, "{input:?}");
         }
     }
 

@@ -11,15 +11,16 @@
 //! sts-ext-value   = 1*(%x21-3A / %x3C / %x3E-7E)
 //! ```
 //!
-//! Decisions where the RFC is silent:
-//! - Empty fields (`v=STSv1;; id=1`, or several trailing `;`) are tolerated: common parsers skip
-//!   them, and calling the policy invalid for it would misstate what senders do.
-//! - A repeated `id` is a syntax error: senders disagree on which one counts (first or last), so
-//!   the id no longer reliably signals a policy change.
+//! The grammar is applied exactly (spec §2): an empty field (`id=1;;`) or whitespace after the
+//! last field (`id=1 `) makes the record invalid, even though lenient parsers accept both, because
+//! "if ... the resulting record is syntactically invalid, senders MUST assume the recipient domain
+//! does not have an available MTA-STS Policy" (§3.1). A repeated field is not a syntax error:
+//! "all entries except for the first SHALL be ignored" (§3.2), so the first `id` counts and the
+//! repeat is reported as `sts_record_duplicate_field`.
 
 use super::{
     NearMiss, RecordScan, TagError, describe_near_miss, ext_value_error, fields_after_tag,
-    is_ext_name, is_wsp, quote, scan_records, trim_wsp,
+    is_ext_name, is_wsp, quote, scan_records, split_fields,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -39,6 +40,8 @@ pub enum StsRecordVerdict {
     Valid {
         id: String,
         extensions: Vec<(String, String)>,
+        /// Fields given more than once, as written the second time (the first counts, §3.2).
+        duplicates: Vec<String>,
     },
     /// More than one record begins with "v=STSv1".
     Multiple { count: usize },
@@ -53,8 +56,11 @@ pub enum StsRecordVerdict {
 pub struct StsRecord<'a> {
     /// The policy id (1–32 ASCII letters or digits).
     pub id: &'a str,
-    /// Extension fields `name=value`, in record order.
+    /// Extension fields `name=value`, in record order (first occurrence of each name).
     pub extensions: Vec<(&'a str, &'a str)>,
+    /// Repeated fields, ignored (RFC 8461 §3.2: "all entries except for the first SHALL be
+    /// ignored"), as written.
+    pub duplicates: Vec<&'a str>,
 }
 
 /// Whether senders keep this record: it begins with `v=STSv1` followed by `*WSP ";"` or the end
@@ -93,6 +99,7 @@ pub fn evaluate_sts_records<'a, I: IntoIterator<Item = &'a str>>(records: I) -> 
                     .iter()
                     .map(|&(name, value)| (name.to_owned(), value.to_owned()))
                     .collect(),
+                duplicates: parsed.duplicates.iter().map(|&f| f.to_owned()).collect(),
             },
             Err(issue) => StsRecordVerdict::Invalid { issue },
         },
@@ -152,14 +159,11 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
     })?;
 
     let mut id: Option<&str> = None;
-    let mut extensions = Vec::new();
+    let mut extensions: Vec<(&str, &str)> = Vec::new();
+    let mut duplicates = Vec::new();
     let mut case_hint: Option<&str> = None;
-    for field in fields.split(';') {
-        let field = trim_wsp(field);
-        if field.is_empty() {
-            // Decision: empty fields and trailing delimiters are tolerated (see module docs).
-            continue;
-        }
+    for field in split_fields(fields) {
+        let field = field.map_err(|error| syntax(error.describe(record)))?;
         let Some((name, value)) = field.split_once('=') else {
             if field == "id" {
                 return Err(id_invalid(
@@ -175,15 +179,13 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
             )));
         }
         if name == "id" {
-            // §3.1 `sts-id`. Decision: a repeated id is a syntax error (see module docs).
-            if id.is_some() {
-                return Err(syntax(format!(
-                    "id appears more than once (again as {}): senders may use either",
-                    quote(field)
-                )));
-            }
+            // §3.1 `sts-id`; §3.2: a repeated field is ignored after the first.
             check_id(value)?;
-            id = Some(value);
+            if id.is_some() {
+                duplicates.push(field);
+            } else {
+                id = Some(value);
+            }
             continue;
         }
         // §3.1 `sts-extension = sts-ext-name "=" sts-ext-value`.
@@ -213,10 +215,18 @@ pub fn parse_sts_record(record: &str) -> Result<StsRecord<'_>, Issue> {
         if case_hint.is_none() && name.eq_ignore_ascii_case("id") {
             case_hint = Some(field);
         }
-        extensions.push((name, value));
+        if extensions.iter().any(|(seen, _)| *seen == name) {
+            duplicates.push(field);
+        } else {
+            extensions.push((name, value));
+        }
     }
     match id {
-        Some(id) => Ok(StsRecord { id, extensions }),
+        Some(id) => Ok(StsRecord {
+            id,
+            extensions,
+            duplicates,
+        }),
         None => Err(id_invalid(match case_hint {
             Some(field) => format!(
                 "id missing: found {}, but field names are case-sensitive (write 'id=')",
@@ -236,6 +246,8 @@ mod tests {
     enum Expected {
         Missing,
         Valid(&'static str, &'static [(&'static str, &'static str)]),
+        /// Valid, with these fields ignored as repeats.
+        ValidWithDuplicates(&'static str, &'static [&'static str]),
         Multiple(usize),
         Invalid(IssueCode, &'static str),
     }
@@ -244,7 +256,22 @@ mod tests {
         let verdict = evaluate_sts_records(records.iter().copied());
         match (expected, &verdict) {
             (Expected::Missing, StsRecordVerdict::Missing) => {}
-            (Expected::Valid(want_id, want_ext), StsRecordVerdict::Valid { id, extensions }) => {
+            (
+                Expected::ValidWithDuplicates(want_id, want_duplicates),
+                StsRecordVerdict::Valid { id, duplicates, .. },
+            ) => {
+                assert_eq!(id, want_id, "{records:?}");
+                assert_eq!(duplicates, want_duplicates, "{records:?}");
+            }
+            (
+                Expected::Valid(want_id, want_ext),
+                StsRecordVerdict::Valid {
+                    id,
+                    extensions,
+                    duplicates,
+                },
+            ) => {
+                assert!(duplicates.is_empty(), "{records:?}: {duplicates:?}");
                 assert_eq!(id, want_id, "{records:?}");
                 let got: Vec<(&str, &str)> = extensions
                     .iter()
@@ -283,9 +310,42 @@ mod tests {
                 vec!["v=STSv1; id=abc; ext=val"],
                 Valid("abc", &[("ext", "val")]),
             ),
+            // §3.1 `sts-field-delim = *WSP ";" *WSP`, at most one trailing delimiter.
             (vec!["v=STSv1;  id=abc  ;  "], Valid("abc", &[])),
             (vec!["v=STSv1 ; id=abc"], Valid("abc", &[])),
-            (vec!["v=STSv1;\tid=abc;;"], Valid("abc", &[])),
+            (vec!["v=STSv1;\tid=abc;"], Valid("abc", &[])),
+            (vec!["v=STSv1;\tid=abc;;"], Invalid(Syntax, "repeated ';'")),
+            (vec!["v=STSv1;; id=abc"], Invalid(Syntax, "repeated ';'")),
+            (
+                vec!["v=STSv1; id=abc; ; e=1"],
+                Invalid(Syntax, "repeated ';'"),
+            ),
+            (
+                vec!["v=STSv1; id=123 "],
+                Invalid(Syntax, "whitespace after the last field"),
+            ),
+            (
+                vec!["v=STSv1; id=123\t"],
+                Invalid(Syntax, "lenient parsers accept it"),
+            ),
+            // §3.2: a repeated field is ignored after the first; the record stays valid.
+            (
+                vec!["v=STSv1; id=a; id=b"],
+                ValidWithDuplicates("a", &["id=b"]),
+            ),
+            (
+                vec!["v=STSv1; e=1; id=a; e=2"],
+                ValidWithDuplicates("a", &["e=2"]),
+            ),
+            // §3.1 candidate selection: decoys beside the real record are discarded.
+            (
+                vec!["v=STSv10; id=9", "v=STSv1; id=1", "v=STSv1is not a record"],
+                Valid("1", &[]),
+            ),
+            (
+                vec!["v=STSv1 is not a policy"],
+                Invalid(Syntax, "followed by ';'"),
+            ),
             (
                 vec!["v=STSv1; ext.1=a:b; id=X9"],
                 Valid("X9", &[("ext.1", "a:b")]),
@@ -371,10 +431,6 @@ mod tests {
                 Invalid(Syntax, "invalid field name '_e'"),
             ),
             (vec!["v=STSv1; id = abc"], Invalid(Syntax, "around '='")),
-            (
-                vec!["v=STSv1; id=a; id=b"],
-                Invalid(Syntax, "more than once"),
-            ),
         ];
         for (records, expected) in cases {
             check(&records, &expected);
@@ -389,6 +445,7 @@ mod tests {
                 Ok(StsRecord {
                     id: "abc",
                     extensions: vec![("ext", "val")],
+                    duplicates: vec![],
                 }),
             ),
             (
@@ -396,6 +453,7 @@ mod tests {
                 Ok(StsRecord {
                     id: "1",
                     extensions: vec![("a", "b"), ("c", "d")],
+                    duplicates: vec![],
                 }),
             ),
             ("v=spf1", Err(IssueCode::StsRecordSyntax)),

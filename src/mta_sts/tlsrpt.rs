@@ -10,12 +10,14 @@
 //! tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value
 //! ```
 //!
-//! As for the MTA-STS record: empty fields are tolerated, and a repeated `rua` is an error
-//! (senders may use either one, so reports may go to the wrong place).
+//! As for the MTA-STS record the delimiters follow the ABNF exactly: an empty field (`;;`) or
+//! whitespace after the last field is `tlsrpt_invalid`. The ABNF lets `rua` appear more than once
+//! (`1*(field-delim tlsrpt-field)`): the record is valid and the URIs of every `rua` field are
+//! kept, in order (spec §2).
 
 use super::{
     RecordScan, TagError, describe_near_miss, ext_value_error, fields_after_tag, is_ext_name,
-    is_wsp, quote, scan_records, trim_wsp,
+    is_wsp, quote, scan_records, split_fields, trim_wsp,
 };
 use crate::issues::{Issue, IssueCode};
 
@@ -27,8 +29,8 @@ const VERSION: &str = "v=TLSRPTv1";
 pub enum TlsRptVerdict {
     /// No record begins with v=TLSRPTv1 and none plainly tries to.
     Missing,
-    /// Exactly one v=TLSRPTv1 record, valid; the `rua` URIs as written.
-    Valid { rua: Vec<String> },
+    /// Exactly one v=TLSRPTv1 record, valid; the `rua` URIs as written, and the record itself.
+    Valid { rua: Vec<String>, record: String },
     /// More than one record begins with v=TLSRPTv1.
     Multiple { count: usize },
     /// The one candidate is broken, or no candidate but a record plainly tries (`TlsrptInvalid`).
@@ -55,6 +57,7 @@ pub fn evaluate_tlsrpt_records<'a, I: IntoIterator<Item = &'a str>>(records: I) 
         (_, Some(record), _) => match parse_tlsrpt_record(record) {
             Ok(rua) => TlsRptVerdict::Valid {
                 rua: rua.into_iter().map(str::to_owned).collect(),
+                record: record.to_owned(),
             },
             Err(issue) => TlsRptVerdict::Invalid { issue },
         },
@@ -85,11 +88,8 @@ pub fn parse_tlsrpt_record(record: &str) -> Result<Vec<&str>, Issue> {
         })
     })?;
     let mut rua: Option<Vec<&str>> = None;
-    for field in fields.split(';') {
-        let field = trim_wsp(field);
-        if field.is_empty() {
-            continue;
-        }
+    for field in split_fields(fields) {
+        let field = field.map_err(|error| invalid(error.describe(record)))?;
         let Some((name, value)) = field.split_once('=') else {
             return Err(invalid(format!("field {} is not name=value", quote(field))));
         };
@@ -100,13 +100,9 @@ pub fn parse_tlsrpt_record(record: &str) -> Result<Vec<&str>, Issue> {
             )));
         }
         if name == "rua" {
-            if rua.is_some() {
-                return Err(invalid(format!(
-                    "rua appears more than once (again as {}): list every URI in one rua, comma-separated",
-                    quote(field)
-                )));
-            }
-            rua = Some(parse_rua(value)?);
+            // The ABNF allows several `rua` fields: every URI counts, in order.
+            let uris = parse_rua(value)?;
+            rua.get_or_insert_with(Vec::new).extend(uris);
             continue;
         }
         // §3 `tlsrpt-extension`.
@@ -288,9 +284,58 @@ mod tests {
                 vec!["v=TLSRPTv1; rua = mailto:a@b.c"],
                 Invalid("around '='"),
             ),
+            // RFC 8460 §3: `1*(field-delim tlsrpt-field)`, so rua may repeat; all URIs count.
             (
                 vec!["v=TLSRPTv1; rua=mailto:a@b.c; rua=mailto:d@e.f"],
-                Invalid("more than once"),
+                Valid(&["mailto:a@b.c", "mailto:d@e.f"]),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c,https://r.x/y; e=1; rua=mailto:d@e.f"],
+                Valid(&["mailto:a@b.c", "https://r.x/y", "mailto:d@e.f"]),
+            ),
+            // Exact delimiters: no empty field, no whitespace after the last field.
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c;;"],
+                Invalid("repeated ';'"),
+            ),
+            (
+                vec!["v=TLSRPTv1;; rua=mailto:a@b.c"],
+                Invalid("repeated ';'"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c "],
+                Invalid("whitespace after the last field"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@b.c; "],
+                Valid(&["mailto:a@b.c"]),
+            ),
+            // "commas, exclamation points, and semicolons MUST be encoded"; mailto needs
+            // a local part and a domain.
+            (
+                vec!["v=TLSRPTv1; rua=https://r.example.com/a!b"],
+                Invalid("'!' must be percent-encoded"),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=https://r.example.com/a%21b"],
+                Valid(&["https://r.example.com/a%21b"]),
+            ),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:a@"],
+                Invalid("needs an address"),
+            ),
+            (vec!["v=TLSRPTv1; rua=mailto:"], Invalid("needs an address")),
+            (
+                vec!["v=TLSRPTv1; rua=mailto:@"],
+                Invalid("needs an address"),
+            ),
+            // Candidate selection: a decoy v=TLSRPTv10 beside the real record is discarded.
+            (
+                vec![
+                    "v=TLSRPTv10; rua=mailto:x@y.z",
+                    "v=TLSRPTv1; rua=mailto:a@b.c",
+                ],
+                Valid(&["mailto:a@b.c"]),
             ),
             (
                 vec!["v=TLSRPTv1; rua=mailto:a@b.c; junk"],
@@ -331,7 +376,11 @@ mod tests {
             let verdict = evaluate_tlsrpt_records(records.iter().copied());
             match (&expected, &verdict) {
                 (Missing, TlsRptVerdict::Missing) => {}
-                (Valid(want), TlsRptVerdict::Valid { rua }) => assert_eq!(rua, want, "{records:?}"),
+                (Valid(want), TlsRptVerdict::Valid { rua, record }) => {
+                    assert_eq!(rua, want, "{records:?}");
+                    assert!(record.starts_with("v=TLSRPTv1"), "{record:?}");
+                    assert!(!record.starts_with("v=TLSRPTv10"), "{record:?}");
+                }
                 (Multiple(want), TlsRptVerdict::Multiple { count }) => {
                     assert_eq!(count, want, "{records:?}")
                 }

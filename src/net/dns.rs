@@ -327,26 +327,54 @@ impl super::Dns for HickoryDns {
     }
 
     async fn addresses(&self, host: &str) -> Result<AddressAnswer, DnsFailure> {
-        // IPv4 first; AAAA only when there is no A record, so a policy host costs one query.
-        let v4 = self.query(host, RecordType::A).await?;
-        let mut addresses: Vec<IpAddr> = v4
-            .records
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                _ => None,
-            })
-            .collect();
-        let mut cname = v4.cname_target(host);
-        if addresses.is_empty() && v4.status == NameStatus::Exists {
-            let v6 = self.query(host, RecordType::AAAA).await?;
-            addresses.extend(v6.records.iter().filter_map(|record| match &record.data {
-                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            }));
-            cname = cname.or_else(|| v6.cname_target(host));
+        // A and AAAA together: a host whose IPv4 address is refused, unreachable or private may
+        // still be reachable over IPv6, and the fetch tries every permitted address in order.
+        let (v4, v6) = tokio::join!(
+            self.query(host, RecordType::A),
+            self.query(host, RecordType::AAAA)
+        );
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        let mut cname = None;
+        let mut status = NameStatus::Exists;
+        if let Ok(answer) = &v4 {
+            addresses.extend(
+                answer
+                    .records
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        _ => None,
+                    }),
+            );
+            cname = answer.cname_target(host);
+            status = answer.status;
         }
-        Ok(AddressAnswer { addresses, cname })
+        if let Ok(answer) = &v6 {
+            addresses.extend(
+                answer
+                    .records
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    }),
+            );
+            cname = cname.or_else(|| answer.cname_target(host));
+            if v4.is_err() {
+                status = answer.status;
+            }
+        }
+        // One family failing leaves the answer incomplete: with no address from the other, the
+        // lookup failed (inconclusive), it did not find "no address".
+        if addresses.is_empty() {
+            v4?;
+            v6?;
+        }
+        Ok(AddressAnswer {
+            status,
+            addresses,
+            cname,
+        })
     }
 }
 

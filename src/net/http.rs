@@ -14,6 +14,7 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
+use super::trust::{self, TrustStore};
 use super::{FetchFailure, FetchStage, FetchedPolicy, PolicyFetch};
 
 /// HTTP client settings, already validated.
@@ -27,7 +28,9 @@ pub struct HttpSettings {
     pub body_cap: usize,
     /// Port of the policy host: 443 (RFC 8461 §3.3). Other values are for labs and tests only.
     pub policy_port: u16,
-    /// Extra trust anchors (PEM), added to the standard web roots.
+    /// The trust anchors: Mozilla's pinned set (default) or the system store.
+    pub trust_store: TrustStore,
+    /// Extra trust anchors (PEM), added to the chosen store.
     pub extra_roots_pem: Option<Vec<u8>>,
     /// Explicit proxy URL; without it no proxy is used, whatever the environment says.
     pub proxy: Option<String>,
@@ -40,6 +43,7 @@ impl Default for HttpSettings {
             total_timeout: Duration::from_secs(10),
             body_cap: 64 * 1024,
             policy_port: 443,
+            trust_store: TrustStore::Mozilla,
             extra_roots_pem: None,
             proxy: None,
         }
@@ -140,14 +144,30 @@ impl ReqwestFetcher {
             ),
             None => builder.no_proxy(),
         };
+        let mut extra = Vec::new();
         if let Some(pem) = &settings.extra_roots_pem {
-            let roots = reqwest::Certificate::from_pem_bundle(pem)
+            extra = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| format!("cannot read the CA file: {e}"))?;
-            if roots.is_empty() {
+            if extra.is_empty() {
                 return Err("the CA file holds no PEM certificate".to_owned());
             }
-            builder = builder.tls_certs_merge(roots);
         }
+        builder =
+            match settings.trust_store {
+                // Only the pinned Mozilla set (plus --ca-file): no platform verifier, the same
+                // verdicts on every machine.
+                TrustStore::Mozilla => {
+                    let mut roots = Vec::with_capacity(150 + extra.len());
+                    for der in trust::mozilla_roots() {
+                        roots.push(reqwest::Certificate::from_der(der).map_err(|e| {
+                            format!("a built-in root certificate is unreadable: {e}")
+                        })?);
+                    }
+                    roots.extend(extra);
+                    builder.tls_certs_only(roots)
+                }
+                TrustStore::System => builder.tls_certs_merge(extra),
+            };
         let client = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;

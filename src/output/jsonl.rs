@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::issues::{Issue, IssueCode, Severity};
 use crate::mta_sts::policy::Mode;
+use crate::net::{FetchOutcome, LookupFailure};
 use crate::output::ResultWriter;
 use crate::report::{DomainReport, Outcome, parse_millis};
 
@@ -199,6 +200,10 @@ struct JsonRow {
     issues: Vec<JsonIssue>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    policy_fetch: Option<Known<FetchOutcome>>,
+    #[serde(default)]
+    lookup_failures: Vec<Known<LookupFailure>>,
     scanned_at: Rfc3339Millis,
     #[serde(default)]
     duration_ms: i64,
@@ -266,6 +271,12 @@ impl JsonRow {
             tls_rpt_record: self.tls_rpt.and_then(|tls_rpt| tls_rpt.record),
             issues,
             error: self.error,
+            policy_fetch: self.policy_fetch.map(|outcome| outcome.0),
+            lookup_failures: self
+                .lookup_failures
+                .into_iter()
+                .map(|failure| failure.0)
+                .collect(),
             scanned_at: self.scanned_at.0,
             duration_ms: self.duration_ms,
         }
@@ -289,6 +300,20 @@ impl Named for Mode {
     const WHAT: &'static str = "a policy mode";
     fn from_name(name: &str) -> Option<Self> {
         Mode::from_name(name)
+    }
+}
+
+impl Named for FetchOutcome {
+    const WHAT: &'static str = "a policy fetch outcome";
+    fn from_name(name: &str) -> Option<Self> {
+        FetchOutcome::from_name(name)
+    }
+}
+
+impl Named for LookupFailure {
+    const WHAT: &'static str = "a lookup failure (lookup:kind)";
+    fn from_name(name: &str) -> Option<Self> {
+        LookupFailure::from_name(name)
     }
 }
 

@@ -85,6 +85,8 @@ pub struct RunMetadata {
     pub settings: String,
     /// The input list's name.
     pub input: String,
+    /// The certificate trust store, with its version ([`crate::net::trust::describe`]).
+    pub trust_store: String,
 }
 
 /// Where results go.
@@ -296,10 +298,11 @@ pub fn read_results(
 
 /// Fails when a non-nullable column of [`COLUMNS`] is not `present` in the file `source`.
 fn check_required_columns(source: &str, present: impl Fn(ColumnId) -> bool) -> Result<(), String> {
-    match COLUMNS
-        .iter()
-        .find(|column| !column.nullable && !present(column.id))
-    {
+    match COLUMNS.iter().find(|column| {
+        !column.nullable
+            && !schema::ADDED_AFTER_VERSION_1.contains(&column.id)
+            && !present(column.id)
+    }) {
         Some(missing) => Err(format!(
             "{source}: required column `{}` is missing",
             missing.name
@@ -367,5 +370,44 @@ mod tests {
             .err()
             .expect("unknown");
         assert!(error.contains("results.txt"), "{error}");
+    }
+
+    /// A result file of schema version 1 (without `policy_fetch` and `lookup_failures`) is
+    /// still read: the new columns come back null and empty.
+    #[test]
+    fn version_1_csv_files_are_still_read() {
+        let v1_columns: Vec<&str> = COLUMNS
+            .iter()
+            .filter(|c| !schema::ADDED_AFTER_VERSION_1.contains(&c.id))
+            .map(|c| c.name)
+            .collect();
+        let mut text = v1_columns.join(",");
+        text.push('\n');
+        let mut cells: Vec<&str> = vec![""; v1_columns.len()];
+        for (cell, name) in cells.iter_mut().zip(&v1_columns) {
+            *cell = match *name {
+                "domain" | "input" => "a.test",
+                "outcome" => "absent",
+                "has_mta_sts" | "delivery_at_risk" | "tls_rpt" => "false",
+                "severity" => "info",
+                "issues" => "sts_record_missing",
+                "scanned_at" => "2026-11-01T00:00:00.000Z",
+                "duration_ms" => "5",
+                _ => "",
+            };
+        }
+        text.push_str(&cells.join(","));
+        text.push('\n');
+        let dir = std::env::temp_dir().join(format!("mta-sts-scan-v1-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("v1.csv");
+        std::fs::write(&path, text).unwrap();
+        let rows: Vec<_> = read_results(&path, None).unwrap().collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(rows.len(), 1);
+        let report = rows.into_iter().next().unwrap().unwrap();
+        assert_eq!(report.domain, "a.test");
+        assert!(report.lookup_failures.is_empty());
+        assert_eq!(report.policy_fetch, None);
     }
 }

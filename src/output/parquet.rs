@@ -48,7 +48,7 @@ const ZSTD_LEVEL: i32 = 3;
 pub const METADATA_PREFIX: &str = "mta_sts_scan.";
 
 /// The key-value metadata written into every file, keys without [`METADATA_PREFIX`].
-fn metadata_pairs(metadata: &RunMetadata) -> [(&'static str, &str); 6] {
+fn metadata_pairs(metadata: &RunMetadata) -> [(&'static str, &str); 7] {
     [
         ("tool_version", &metadata.tool_version),
         ("schema_version", SCHEMA_VERSION),
@@ -56,6 +56,7 @@ fn metadata_pairs(metadata: &RunMetadata) -> [(&'static str, &str); 6] {
         ("resolver", &metadata.resolver),
         ("settings", &metadata.settings),
         ("input", &metadata.input),
+        ("trust_store", &metadata.trust_store),
     ]
 }
 

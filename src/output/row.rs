@@ -7,6 +7,7 @@
 
 use crate::issues::{Issue, IssueCode, Severity};
 use crate::mta_sts::policy::Mode;
+use crate::net::{FetchOutcome, LookupFailure};
 use crate::output::schema::ColumnId;
 #[cfg(test)]
 use crate::output::schema::ColumnType;
@@ -44,6 +45,8 @@ pub(crate) enum ListItems<'a> {
     Strings(&'a [String]),
     /// The `issues` column holds the codes only.
     IssueCodes(&'a [Issue]),
+    /// The `lookup_failures` column holds `lookup:kind` tokens.
+    LookupFailures(&'a [LookupFailure]),
 }
 
 impl<'a> ListItems<'a> {
@@ -51,6 +54,7 @@ impl<'a> ListItems<'a> {
         match self {
             ListItems::Strings(items) => ListItemsIter::Strings(items.iter()),
             ListItems::IssueCodes(issues) => ListItemsIter::IssueCodes(issues.iter()),
+            ListItems::LookupFailures(failures) => ListItemsIter::LookupFailures(failures.iter()),
         }
     }
 }
@@ -58,6 +62,7 @@ impl<'a> ListItems<'a> {
 pub(crate) enum ListItemsIter<'a> {
     Strings(std::slice::Iter<'a, String>),
     IssueCodes(std::slice::Iter<'a, Issue>),
+    LookupFailures(std::slice::Iter<'a, LookupFailure>),
 }
 
 impl<'a> Iterator for ListItemsIter<'a> {
@@ -67,6 +72,9 @@ impl<'a> Iterator for ListItemsIter<'a> {
         match self {
             ListItemsIter::Strings(items) => items.next().map(String::as_str),
             ListItemsIter::IssueCodes(issues) => issues.next().map(|issue| issue.code.as_str()),
+            ListItemsIter::LookupFailures(failures) => {
+                failures.next().map(|failure| failure.as_str())
+            }
         }
     }
 }
@@ -107,6 +115,10 @@ pub(crate) fn cell(report: &DomainReport, column: ColumnId) -> CellOut<'_> {
         ColumnId::Error => text(&report.error),
         ColumnId::ScannedAt => CellOut::TimestampMillis(report.scanned_at),
         ColumnId::DurationMs => CellOut::Int64(Some(report.duration_ms)),
+        ColumnId::PolicyFetch => CellOut::Utf8(report.policy_fetch.map(FetchOutcome::as_str)),
+        ColumnId::LookupFailures => {
+            CellOut::Utf8List(ListItems::LookupFailures(&report.lookup_failures))
+        }
     }
 }
 
@@ -235,6 +247,23 @@ impl RowAssembler {
             }
             (ColumnId::DurationMs, CellIn::Int64(millis)) => {
                 report.duration_ms = required(name, millis)?
+            }
+            (ColumnId::PolicyFetch, CellIn::Utf8(text)) => {
+                report.policy_fetch = text
+                    .map(|text| {
+                        FetchOutcome::from_name(text)
+                            .ok_or_else(|| format!("{name}: unknown fetch outcome `{text}`"))
+                    })
+                    .transpose()?;
+            }
+            (ColumnId::LookupFailures, CellIn::Utf8List(tokens)) => {
+                report.lookup_failures.clear();
+                for token in tokens {
+                    report.lookup_failures.push(
+                        LookupFailure::from_name(token)
+                            .ok_or_else(|| format!("{name}: unknown lookup failure `{token}`"))?,
+                    );
+                }
             }
             (column, _) => {
                 return Err(format!(

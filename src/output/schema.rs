@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the column layout, written into Parquet key-value metadata.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// The value type of a column, independent of the file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +82,13 @@ columns! {
     Error => "error", Utf8, true;
     ScannedAt => "scanned_at", TimestampMillis, false;
     DurationMs => "duration_ms", Int64, false;
+    PolicyFetch => "policy_fetch", Utf8, true;
+    LookupFailures => "lookup_failures", Utf8List, false;
 }
+
+/// Columns added after schema version 1, which older files lack: a missing one reads as null or
+/// as an empty list, so results written by earlier versions stay readable (`stats`, `--resume`).
+pub const ADDED_AFTER_VERSION_1: &[ColumnId] = &[ColumnId::PolicyFetch, ColumnId::LookupFailures];
 
 /// Columns whose values are (nearly) unique per row: dictionary encoding only costs there.
 pub const NEAR_UNIQUE_COLUMNS: &[ColumnId] = &[
@@ -173,6 +179,9 @@ mod tests {
             "error",
             "scanned_at",
             "duration_ms",
+            // Added in schema 2 (typed facts behind the statistics).
+            "policy_fetch",
+            "lookup_failures",
         ];
         let names: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
         assert_eq!(names, spec);

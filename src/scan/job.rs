@@ -107,6 +107,7 @@ pub async fn run_job(
         scan_started: format_millis(started_at),
         resolver: config.dns.describe(),
         settings: config.describe(),
+        trust_store: config.describe_trust(),
         input: match job.shard {
             Some(shard) => format!("{} (shard {shard})", job.input.describe()),
             None => job.input.describe(),
@@ -178,6 +179,7 @@ pub async fn run_job(
         domains_per_second: (wall > 0.0).then(|| checked_now as f64 / wall),
         resolver: Some(metadata.resolver),
         settings: Some(metadata.settings),
+        trust_store: Some(metadata.trust_store),
         interrupted: result.interrupted,
     };
     if let Some(path) = &job.summary {

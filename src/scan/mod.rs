@@ -3,6 +3,7 @@
 
 pub mod input;
 pub mod job;
+pub mod mx_cache;
 pub mod pipeline;
 pub mod progress;
 pub mod resume;

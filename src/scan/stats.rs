@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::issues::IssueCode;
 use crate::mta_sts::policy::Mode;
+use crate::net::{FetchOutcome, Lookup};
 use crate::report::{DomainReport, Outcome};
 
 /// Most distinct keys kept in an open-ended map; later keys count under "(other)".
@@ -150,12 +151,13 @@ impl Statistics {
             );
         }
         // Domains per code, not occurrences: a row with three uncovered MX hosts counts once.
-        let mut seen: u64 = 0;
+        let mut seen = [0u64; IssueCode::ALL.len().div_ceil(64)];
         for issue in &report.issues {
-            let bit = 1u64 << (issue.code as u32);
-            if seen & bit == 0 {
-                seen |= bit;
-                self.issues[issue.code as usize] += 1;
+            let index = issue.code as usize;
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                self.issues[index] += 1;
             }
         }
         if report.outcome == Outcome::InputError {
@@ -198,10 +200,7 @@ impl Statistics {
         }
         self.delivery_at_risk += u64::from(report.delivery_at_risk);
         // A failed _smtp._tls lookup is unknown, not "no": it leaves both numerator and denominator.
-        let tlsrpt_known = !report
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("_smtp._tls TXT lookup failed"));
+        let tlsrpt_known = !report.lookup_failed(Lookup::TlsRptTxt);
         if with_mx && tlsrpt_known {
             self.tlsrpt_known_with_mx += 1;
             let cell = match (report.has_mta_sts, report.tls_rpt) {
@@ -244,65 +243,57 @@ impl Statistics {
         }
     }
 
+    /// The fetch funnel, from the typed [`FetchOutcome`] of each domain with a record.
     fn count_funnel(&mut self, report: &DomainReport) {
         use IssueCode::*;
-        let funnel = &mut self.funnel;
-        let fetched = report.policy_sha256.is_some();
-        let any = |codes: &[IssueCode]| codes.iter().any(|c| report.has_issue(*c));
-        if report.policy_url.is_none() {
+        let Some(outcome) = report.policy_fetch else {
             return;
-        }
+        };
+        let funnel = &mut self.funnel;
         funnel.attempted += 1;
-        if any(&[PolicyHostUnresolvable, PolicyAddressForbidden]) {
-            funnel.dns_failed += 1;
-        } else if any(&[PolicyConnectFailed]) {
-            funnel.tcp_failed += 1;
-        } else if any(&[PolicyTlsInvalid]) {
-            funnel.tls_failed += 1;
-        } else if any(&[PolicyTimeout]) {
-            funnel.timed_out += 1;
-        } else if any(&[PolicyRedirect, PolicyHttpStatus, PolicyTooLarge]) {
-            funnel.http_failed += 1;
-        } else if fetched
-            && any(&[
-                PolicySyntax,
-                PolicyVersionInvalid,
-                PolicyModeInvalid,
-                PolicyMaxAgeInvalid,
-                PolicyMxMissing,
-                PolicyMxInvalid,
-            ])
-        {
-            funnel.syntax_failed += 1;
-        } else if fetched {
-            funnel.usable += 1;
+        match outcome {
+            FetchOutcome::DnsFailed | FetchOutcome::NoAddress | FetchOutcome::AddressForbidden => {
+                funnel.dns_failed += 1
+            }
+            FetchOutcome::ConnectFailed => funnel.tcp_failed += 1,
+            FetchOutcome::TlsFailed => funnel.tls_failed += 1,
+            FetchOutcome::Timeout => funnel.timed_out += 1,
+            FetchOutcome::ProtocolError
+            | FetchOutcome::Redirect
+            | FetchOutcome::HttpStatus
+            | FetchOutcome::TooLarge => funnel.http_failed += 1,
+            FetchOutcome::Fetched => {
+                let broken = [
+                    PolicySyntax,
+                    PolicyVersionInvalid,
+                    PolicyModeInvalid,
+                    PolicyMaxAgeInvalid,
+                    PolicyMxMissing,
+                    PolicyMxInvalid,
+                ]
+                .iter()
+                .any(|code| report.has_issue(*code));
+                if broken {
+                    funnel.syntax_failed += 1;
+                } else {
+                    funnel.usable += 1;
+                }
+            }
         }
     }
 
+    /// Lookups that failed, by lookup and kind, from the typed `lookup_failures` facts.
     fn count_failures(&mut self, report: &DomainReport) {
-        let failed =
-            report.outcome == Outcome::Error || report.has_issue(IssueCode::DnsLookupFailed);
-        if !failed {
+        let timed_out = report.has_issue(IssueCode::DomainTimeout);
+        if report.lookup_failures.is_empty() && !timed_out {
             return;
         }
         self.lookup_failures += 1;
-        // Causes come from the `error` column, which every output format keeps, so a summary
-        // recomputed from files equals the scan's own: "MX lookup failed: SERVFAIL" → "MX: SERVFAIL".
-        let mut counted = false;
-        for part in report.error.as_deref().unwrap_or("").split("; ") {
-            if let Some((what, why)) = part.split_once(" lookup failed: ") {
-                let what = what.split_whitespace().next().unwrap_or(what);
-                count_key(&mut self.error_causes, &format!("{what}: {why}"), 1);
-                counted = true;
-            }
+        for failure in &report.lookup_failures {
+            count_key(&mut self.error_causes, failure.as_str(), 1);
         }
-        if !counted {
-            let cause = if report.has_issue(IssueCode::DomainTimeout) {
-                "domain deadline exceeded"
-            } else {
-                "lookup failed"
-            };
-            count_key(&mut self.error_causes, cause, 1);
+        if timed_out {
+            count_key(&mut self.error_causes, "domain_timeout", 1);
         }
     }
 
@@ -461,6 +452,8 @@ pub struct RunInfo {
     pub domains_per_second: Option<f64>,
     pub resolver: Option<String>,
     pub settings: Option<String>,
+    /// The certificate trust store and its version.
+    pub trust_store: Option<String>,
     /// True when the scan was interrupted before the end of its input.
     pub interrupted: bool,
 }
@@ -816,7 +809,10 @@ mod tests {
         let mut statistics = Statistics::new();
         let mut failed = DomainReport::new("a.test".into(), String::new(), None);
         failed.mx_hosts = vec!["mx.a.test".into()];
-        failed.add_error("_smtp._tls TXT lookup failed: SERVFAIL");
+        failed.lookup_failures.push(crate::net::LookupFailure::new(
+            Lookup::TlsRptTxt,
+            &crate::net::DnsFailure::ServFail,
+        ));
         statistics.add(&failed);
         let mut answered = DomainReport::new("b.test".into(), String::new(), None);
         answered.mx_hosts = vec!["mx.b.test".into()];
@@ -827,5 +823,95 @@ mod tests {
             (statistics.tlsrpt_with_mx, statistics.tlsrpt_known_with_mx),
             (1, 1)
         );
+    }
+
+    /// Issue 9: statistics count typed facts, never message text. Reports built by the real
+    /// decision from hand-made facts give the same statistics after every message is reworded.
+    #[test]
+    fn rewording_messages_changes_no_statistic() {
+        use crate::net::{
+            AddressAnswer, DnsFailure, FetchFailure, MxAnswer, NameStatus, TxtAnswer,
+        };
+        use crate::validate::decide;
+        use crate::validate::facts::{DomainFacts, FetchAttempt, PolicyFacts};
+        let txt = |records: &[&str]| -> Result<TxtAnswer, DnsFailure> {
+            Ok(TxtAnswer {
+                status: NameStatus::Exists,
+                records: records.iter().map(|r| (*r).to_owned()).collect(),
+                cname: None,
+            })
+        };
+        let base = |domain: &str| DomainFacts {
+            domain: domain.to_owned(),
+            input: domain.to_owned(),
+            rank: Some(5),
+            scanned_at: 10,
+            duration_ms: 1,
+            sts: txt(&["v=STSv1; id=1"]),
+            tlsrpt: txt(&["v=TLSRPTv1; rua=mailto:r@x.test"]),
+            mx: Ok(MxAnswer {
+                status: NameStatus::Exists,
+                hosts: vec![(10, format!("mx.{domain}"))],
+            }),
+            policy: Some(PolicyFacts {
+                host: format!("mta-sts.{domain}"),
+                probing: false,
+                addresses: Ok(AddressAnswer {
+                    status: NameStatus::Exists,
+                    addresses: vec!["192.0.2.1".parse().unwrap()],
+                    cname: None,
+                }),
+                attempt: FetchAttempt::Fetched {
+                    addresses: vec!["192.0.2.1".parse().unwrap()],
+                    result: Err(FetchFailure::Connect("refused".into())),
+                },
+            }),
+        };
+        let facts = vec![
+            base("a.test"),
+            DomainFacts {
+                tlsrpt: Err(DnsFailure::ServFail),
+                ..base("b.test")
+            },
+            DomainFacts {
+                mx: Err(DnsFailure::Timeout),
+                ..base("c.test")
+            },
+            DomainFacts {
+                sts: Err(DnsFailure::Refused),
+                policy: None,
+                ..base("d.test")
+            },
+            DomainFacts {
+                policy: base("e.test").policy.map(|p| PolicyFacts {
+                    addresses: Err(DnsFailure::ServFail),
+                    attempt: FetchAttempt::NoAddress,
+                    ..p
+                }),
+                ..base("e.test")
+            },
+        ];
+        let reports: Vec<DomainReport> = facts.into_iter().map(decide).collect();
+        let mut original = Statistics::new();
+        let mut reworded = Statistics::new();
+        for report in &reports {
+            original.add(report);
+            let mut changed = report.clone();
+            changed.error = changed.error.map(|_| "something went wrong".to_owned());
+            for issue in &mut changed.issues {
+                issue.message = "reworded".to_owned();
+            }
+            reworded.add(&changed);
+        }
+        assert_eq!(original, reworded);
+        // And the typed facts are what was counted.
+        assert_eq!(original.lookup_failures, 4);
+        assert_eq!(original.funnel.attempted, 4);
+        assert_eq!(original.funnel.tcp_failed, 3);
+        assert_eq!(original.funnel.dns_failed, 1);
+        assert_eq!(original.tlsrpt_known_with_mx, 3);
+        assert_eq!(original.error_causes.get("tlsrpt_txt:servfail"), Some(&1));
+        assert_eq!(original.error_causes.get("policy_host:servfail"), Some(&1));
+        assert_eq!(original.outcome_count(Outcome::Error), 2);
     }
 }
