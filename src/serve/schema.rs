@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::issues::{IssueCode, Severity};
+use crate::net::FetchOutcome;
 use crate::report::Outcome;
 
 fn nullable(kind: &str, description: &str) -> Value {
@@ -30,6 +31,11 @@ pub fn report_schema() -> Value {
     .collect();
     let codes: Vec<&str> = IssueCode::ALL.iter().map(|c| c.as_str()).collect();
     let modes = json!(["enforce", "testing", "none", null]);
+    let mut fetch_outcomes: Vec<Value> = FetchOutcome::ALL
+        .iter()
+        .map(|outcome| json!(outcome.as_str()))
+        .collect();
+    fetch_outcomes.push(Value::Null);
     json!({
         "type": "object",
         "description": "The MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) check of one domain: the hosted endpoint's fields, then every column of the scan output.",
@@ -38,7 +44,8 @@ pub fn report_schema() -> Value {
             "issues", "recommendations", "outcome", "severity", "input", "rank", "sts_id",
             "sts_record", "sts_record_cname", "policy_host_cname", "policy_http_status",
             "policy_content_type", "policy_sha256", "max_age", "mx_patterns", "mx_hosts",
-            "mx_uncovered", "delivery_at_risk", "tls_rpt_rua", "error", "scanned_at", "duration_ms"
+            "mx_uncovered", "delivery_at_risk", "tls_rpt_rua", "error", "policy_fetch",
+            "lookup_failures", "scanned_at", "duration_ms"
         ],
         "properties": {
             "domain": { "type": "string", "description": "The domain, normalised to A-labels (empty when the input is not a domain name)." },
@@ -105,6 +112,8 @@ pub fn report_schema() -> Value {
             "delivery_at_risk": { "type": "boolean", "description": "An enforced policy leaves an MX host uncovered: senders will not deliver to it." },
             "tls_rpt_rua": strings("Where TLS-RPT reports go."),
             "error": nullable("string", "Why a lookup failed."),
+            "policy_fetch": { "type": ["string", "null"], "enum": fetch_outcomes, "description": "How far the policy fetch got (null: not attempted)." },
+            "lookup_failures": strings("Lookups that could not be completed, as lookup:kind (e.g. mta_sts_txt:timeout)."),
             "scanned_at": { "type": "string", "format": "date-time" },
             "duration_ms": { "type": "integer" }
         }
@@ -180,6 +189,7 @@ mod tests {
         full.max_age = Some(604_800);
         full.policy_http_status = Some(200);
         full.tls_rpt = true;
+        full.policy_fetch = Some(FetchOutcome::Fetched);
         full.issues.push(Issue::new(IssueCode::ModeTesting, "x"));
         check_against_schema(&full);
         check_against_schema(&DomainReport::new(String::new(), String::new(), None));
