@@ -106,6 +106,13 @@ fn check_facts(behaviour: MxBehaviour, probe: &MxProbe) -> Result<(), String> {
             (probe.error.is_none(), "no error"),
         ],
         MxBehaviour::Wildcard => vec![(tls_done && san == ["*.mx.test"], "wildcard SAN")],
+        MxBehaviour::Expiring => vec![
+            (tls_done && probe.error.is_none(), "valid TLS"),
+            (
+                probe.cert_expiring_soon(mta_sts_scan::report::now_millis()),
+                "expires within 14 days",
+            ),
+        ],
         MxBehaviour::SplitReplies => vec![
             (
                 banner == format!("220 {host} ESMTP mta-sts-scan lab"),

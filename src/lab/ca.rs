@@ -32,6 +32,8 @@ pub enum CertKind {
     ViaIntermediate,
     /// `*.` and the SNI name without its left-most label, from the trusted CA.
     Wildcard,
+    /// Valid name, from the trusted CA, expiring seven days after it is issued.
+    ExpiringSoon,
 }
 
 /// The lab CA, plus a cache of issued leaves.
@@ -121,6 +123,12 @@ impl LabCa {
             CertKind::NotYetValid => {
                 params.not_before = date_time_ymd(2098, 1, 1);
                 params.not_after = date_time_ymd(2099, 1, 1);
+            }
+            CertKind::ExpiringSoon => {
+                use chrono::Datelike;
+                let soon = chrono::Utc::now() + chrono::Duration::days(7);
+                params.not_before = date_time_ymd(2024, 1, 1);
+                params.not_after = date_time_ymd(soon.year(), soon.month() as u8, soon.day() as u8);
             }
             _ => {
                 params.not_before = date_time_ymd(2024, 1, 1);

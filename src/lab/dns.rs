@@ -213,6 +213,7 @@ fn mx_records(qname: &Name, domain: &str, mx: Mx) -> Vec<Record> {
         Mx::WithUncovered => &[(10, "mx1"), (20, "mx2"), (30, "backup.example.net.")],
         Mx::Null => &[(0, ".")],
         Mx::NullAmongReal => &[(0, "."), (10, "mx1")],
+        Mx::Hosts(hosts) => hosts,
         Mx::None | Mx::NxDomain => &[],
     };
     hosts

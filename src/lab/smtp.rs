@@ -74,13 +74,15 @@ pub enum MxBehaviour {
     InjectAfterStarttls,
     /// `220` to STARTTLS, then bytes that are not TLS in answer to the ClientHello.
     GarbageAfterStarttls,
+    /// STARTTLS, a valid certificate that expires in seven days (`mx_cert_expiring`).
+    Expiring,
     /// Accepts and stays silent until the test releases it ([`LabSmtp::release_held`]), then
     /// ends the connection count and answers `421`.
     Held,
 }
 
 impl MxBehaviour {
-    pub const ALL: [MxBehaviour; 18] = [
+    pub const ALL: [MxBehaviour; 19] = [
         MxBehaviour::Valid,
         MxBehaviour::Wildcard,
         MxBehaviour::NoStarttls,
@@ -99,6 +101,7 @@ impl MxBehaviour {
         MxBehaviour::InjectAfterStarttls,
         MxBehaviour::GarbageAfterStarttls,
         MxBehaviour::Held,
+        MxBehaviour::Expiring,
     ];
 
     pub const fn slug(self) -> &'static str {
@@ -121,15 +124,17 @@ impl MxBehaviour {
             MxBehaviour::InjectAfterStarttls => "inject-after-starttls",
             MxBehaviour::GarbageAfterStarttls => "garbage-after-starttls",
             MxBehaviour::Held => "held",
+            MxBehaviour::Expiring => "expiring",
         }
     }
 
     /// The status a correct probe reports for this behaviour.
     pub const fn expected_status(self) -> MxStatus {
         match self {
-            MxBehaviour::Valid | MxBehaviour::Wildcard | MxBehaviour::SplitReplies => {
-                MxStatus::Valid
-            }
+            MxBehaviour::Valid
+            | MxBehaviour::Wildcard
+            | MxBehaviour::SplitReplies
+            | MxBehaviour::Expiring => MxStatus::Valid,
             MxBehaviour::NoStarttls => MxStatus::StarttlsMissing,
             MxBehaviour::Expired => MxStatus::CertExpired,
             MxBehaviour::NotYetValid => MxStatus::CertNotYetValid,
@@ -158,6 +163,7 @@ impl MxBehaviour {
             MxBehaviour::UntrustedCa => CertKind::Untrusted,
             MxBehaviour::MissingIntermediate => CertKind::MissingIntermediate,
             MxBehaviour::SplitReplies => CertKind::ViaIntermediate,
+            MxBehaviour::Expiring => CertKind::ExpiringSoon,
             _ => CertKind::Valid,
         }
     }

@@ -32,6 +32,13 @@ impl MxMismatchClass {
         MxMismatchClass::OtherDomain,
     ];
 
+    /// Parses a name written by [`MxMismatchClass::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        MxMismatchClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             MxMismatchClass::LabelDepth => "label_depth",

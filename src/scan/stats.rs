@@ -866,6 +866,7 @@ mod tests {
                     result: Err(FetchFailure::Connect("refused".into())),
                 },
             }),
+            mx_probes: None,
         };
         let facts = vec![
             base("a.test"),

@@ -36,7 +36,7 @@ pub fn report_schema() -> Value {
         .map(|outcome| json!(outcome.as_str()))
         .collect();
     fetch_outcomes.push(Value::Null);
-    json!({
+    let mut schema = json!({
         "type": "object",
         "description": "The MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) check of one domain: the hosted endpoint's fields, then every column of the scan output.",
         "required": [
@@ -45,7 +45,8 @@ pub fn report_schema() -> Value {
             "sts_record", "sts_record_cname", "policy_host_cname", "policy_http_status",
             "policy_content_type", "policy_sha256", "max_age", "mx_patterns", "mx_hosts",
             "mx_uncovered", "delivery_at_risk", "tls_rpt_rua", "error", "policy_fetch",
-            "lookup_failures", "scanned_at", "duration_ms"
+            "lookup_failures", "mx_probed", "mx_tls_valid", "mx_tls_failed", "mx_tls_unknown",
+            "mx_uncovered_class", "delivery_blocked", "scanned_at", "duration_ms"
         ],
         "properties": {
             "domain": { "type": "string", "description": "The domain, normalised to A-labels (empty when the input is not a domain name)." },
@@ -117,7 +118,27 @@ pub fn report_schema() -> Value {
             "scanned_at": { "type": "string", "format": "date-time" },
             "duration_ms": { "type": "integer" }
         }
-    })
+    });
+    // The MX probe's columns (spec §7), in a second part: one json! of everything is too deep
+    // for the macro.
+    let probe_columns = json!({
+            "mx_probed": { "type": "boolean", "description": "The MX hosts were probed over SMTP (probe_mx)." },
+            "mx_tls_valid": strings("MX hosts whose STARTTLS certificate is valid for their name."),
+            "mx_tls_failed": strings("`host status` for each MX host with a definite TLS failure (an enforcing sender refuses it)."),
+            "mx_tls_unknown": strings("MX hosts that could not be probed (unreachable, forbidden address)."),
+            "mx_uncovered_class": {
+                "type": "array",
+                "items": { "type": "string", "enum": ["label_depth", "tld", "typo", "other_domain"] },
+                "description": "The mismatch class of each mx_uncovered host, in the same order."
+            },
+            "delivery_blocked": { "type": "boolean", "description": "Valid, enforced, and every MX host refused by the probe: MTA-STS senders cannot deliver at all." }
+    });
+    if let (Some(properties), Value::Object(probe_columns)) =
+        (schema["properties"].as_object_mut(), probe_columns)
+    {
+        properties.extend(probe_columns);
+    }
+    schema
 }
 
 #[cfg(test)]
