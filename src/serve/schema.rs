@@ -122,16 +122,16 @@ pub fn report_schema() -> Value {
     // The MX probe's columns (spec §7), in a second part: one json! of everything is too deep
     // for the macro.
     let probe_columns = json!({
-            "mx_probed": { "type": "boolean", "description": "The MX hosts were probed over SMTP (probe_mx)." },
-            "mx_tls_valid": strings("MX hosts whose STARTTLS certificate is valid for their name."),
-            "mx_tls_failed": strings("`host status` for each MX host with a definite TLS failure (an enforcing sender refuses it)."),
-            "mx_tls_unknown": strings("MX hosts that could not be probed (unreachable, forbidden address)."),
-            "mx_uncovered_class": {
-                "type": "array",
-                "items": { "type": "string", "enum": ["label_depth", "tld", "typo", "other_domain"] },
-                "description": "The mismatch class of each mx_uncovered host, in the same order."
-            },
-            "delivery_blocked": { "type": "boolean", "description": "Valid, enforced, and every MX host refused by the probe: MTA-STS senders cannot deliver at all." }
+        "mx_probed": { "type": "boolean", "description": "The MX hosts were probed over SMTP (probe_mx)." },
+        "mx_tls_valid": strings("MX hosts whose STARTTLS certificate is valid for their name."),
+        "mx_tls_failed": strings("`host status` for each MX host with a definite TLS failure (an enforcing sender refuses it)."),
+        "mx_tls_unknown": strings("MX hosts that could not be probed (unreachable, forbidden address)."),
+        "mx_uncovered_class": {
+            "type": "array",
+            "items": { "type": "string", "enum": ["label_depth", "tld", "typo", "other_domain"] },
+            "description": "The mismatch class of each mx_uncovered host, in the same order."
+        },
+        "delivery_blocked": { "type": "boolean", "description": "Valid, enforced, and every MX host refused by the probe: MTA-STS senders cannot deliver at all." }
     });
     if let (Some(properties), Value::Object(probe_columns)) =
         (schema["properties"].as_object_mut(), probe_columns)
