@@ -61,6 +61,7 @@ fn job(input: &Path, output: &Path, format: Format) -> ScanJob {
         show_progress: false,
         shard: None,
         resume: false,
+        mx_output: None,
         settings: ScanSettings {
             concurrency: 64,
             domain_timeout: Duration::from_secs(20),

@@ -74,7 +74,8 @@ impl LabDnsHandler {
             },
             "mx1" | "mx2" => match qtype {
                 RecordType::A => {
-                    Reply::Records(vec![a_record(qname, Ipv4Addr::new(192, 0, 2, 25))])
+                    // Loopback where nothing listens: an MX probe ends at once (refused).
+                    Reply::Records(vec![a_record(qname, super::smtp::REFUSING_ADDRESS)])
                 }
                 _ => Reply::Records(Vec::new()),
             },

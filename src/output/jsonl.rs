@@ -59,12 +59,11 @@ pub struct JsonlRows<R: BufRead> {
     done: bool,
 }
 
-impl JsonlRows<std::io::BufReader<std::fs::File>> {
+impl JsonlRows<Box<dyn BufRead + Send>> {
+    /// Opens `path` (decompressed when it is gzip, zstd or zip).
     pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
         Ok(JsonlRows::new(
-            std::io::BufReader::with_capacity(1 << 16, file),
+            crate::compression::open_file(path)?,
             path.display().to_string(),
         ))
     }

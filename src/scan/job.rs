@@ -1,7 +1,6 @@
 //! One scan job end to end: open the input and the output, start the reader thread and the row
 //! count, run the pipeline, close the output, and build the run metadata and the summary.
 
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -10,6 +9,7 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
+use crate::output::mx_table::{MxRow, write_mx_table};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -43,17 +43,19 @@ impl InputSource {
         }
     }
 
+    /// The list's lines, decompressed when it is gzip, zstd or (a file only) zip.
     fn open(&self) -> Result<Box<dyn BufRead + Send>, String> {
         match self {
-            InputSource::Stdin => Ok(Box::new(BufReader::with_capacity(
-                64 * 1024,
-                std::io::stdin(),
-            ))),
-            InputSource::File(path) => File::open(path)
-                .map(|file| {
-                    Box::new(BufReader::with_capacity(64 * 1024, file)) as Box<dyn BufRead + Send>
-                })
-                .map_err(|e| format!("cannot open the input {}: {e}", path.display())),
+            InputSource::Stdin => crate::compression::decode_stream(
+                Box::new(BufReader::with_capacity(64 * 1024, std::io::stdin())),
+                "the input (stdin)",
+            ),
+            InputSource::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot open the input {}: {e}", path.display()))?;
+                crate::compression::read_file(file, path)
+                    .map_err(|e| format!("cannot read the input: {e}"))
+            }
         }
     }
 }
@@ -74,6 +76,8 @@ pub struct ScanJob {
     pub shard: Option<Shard>,
     /// Continue an interrupted run: skip rows already in the output, append the rest.
     pub resume: bool,
+    /// Where to write the MX table of spec §7 (with `--probe-mx`).
+    pub mx_output: Option<PathBuf>,
 }
 
 /// What a job produced.
@@ -101,6 +105,13 @@ pub async fn run_job(
             .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
     }
     let reader = job.input.open()?;
+    tracing::debug!(
+        input = %job.input.describe(),
+        format = job.format.as_str(),
+        concurrency = job.settings.concurrency,
+        resume = job.resume,
+        "scan starting"
+    );
     let validator = config.build_validator()?;
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -164,6 +175,19 @@ pub async fn run_job(
         .map_err(|e| format!("cannot finish the output: {e}"));
     let mut result = result?;
     closed?;
+    // Spec §7: the MX table (one row per probed host) and its funnel in the statistics.
+    if let Some(probes) = validator.mx_results() {
+        let mut mx_rows: Vec<MxRow> = probes
+            .iter()
+            .map(|(probe, domains)| MxRow::from_probe(probe, *domains))
+            .collect();
+        for row in &mx_rows {
+            result.statistics.add_mx_row(row);
+        }
+        if let Some(path) = &job.mx_output {
+            write_mx_table(path, &mut mx_rows)?;
+        }
+    }
     let wall = started.elapsed().as_secs_f64();
     let checked_now = result.statistics.rows;
     if let Some(mut earlier) = resumed_statistics {
@@ -260,8 +284,7 @@ fn spawn_reader(
 
 /// Counts the data rows of a file (for the progress total).
 fn count_rows(path: &std::path::Path, column: Option<String>, shard: Option<Shard>) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let reader = BufReader::with_capacity(256 * 1024, file);
+    let reader = crate::compression::open_file(path).ok()?;
     let mut rows = 0;
     for row in InputReader::new(reader, column) {
         let row = row.ok()?;

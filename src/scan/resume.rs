@@ -28,6 +28,14 @@ impl Done {
     /// Reads the output of the earlier run (nothing there: nothing done). A CSV or JSON Lines
     /// file cut mid-line by a crash is first truncated to its last whole line.
     pub fn load(path: &Path, format: Format) -> Result<Done, String> {
+        if let Some(compression) = crate::compression::Compression::from_extension(path) {
+            // Repairing a cut-off last line would cut the compressed stream instead.
+            return Err(format!(
+                "{}: --resume cannot continue a {} file (a killed scan leaves its last block unfinished): write plain text, or compress after the scan",
+                path.display(),
+                compression.as_str()
+            ));
+        }
         let mut done = Done {
             statistics: Statistics::new(),
             ..Done::default()
