@@ -108,12 +108,11 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
             Some(tag.attributes().id()?.as_utf8_str().into_owned())
         })
         .collect();
-    let expected: Vec<&str> = SECTIONS
-        .iter()
-        .copied()
-        .filter(|id| *id != "mx-tls")
-        .collect();
-    assert_eq!(sections, expected, "the demo does not probe MX hosts");
+    let expected: Vec<&str> = SECTIONS.to_vec();
+    assert_eq!(
+        sections, expected,
+        "the demo probes MX hosts: every section is there"
+    );
 
     // One source of numbers: the embedded summary is `stats --json`, run metadata aside, and
     // the run metadata is the scan's.
@@ -145,9 +144,14 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
             n("mta_sts.valid_policies"),
             n("modes.enforce"),
             n("delivery_at_risk"),
+            n("mx_transport.delivery_blocked"),
             n("tls_rpt.among_mx_domains.count"),
             n("lookup_errors.domains.count"),
         ]
+    );
+    assert!(
+        n("mx_transport.delivery_blocked") > 0,
+        "the demo has blocked domains"
     );
     assert!(
         n("delivery_at_risk") > 0 && n("outcomes.invalid") > 0,
@@ -155,8 +159,10 @@ fn the_demo_report_has_every_section_and_the_numbers_of_the_summary() {
     );
 
     // Every chart is an inline SVG, and the charts carry the summary's counts.
-    // Outcomes, mode, max_age, funnel, rank, TLD, hosting ×2, issues, TLS-RPT.
-    assert_eq!(html.matches("<svg").count(), 10);
+    // Outcomes, mode, max_age, funnel, rank, TLD, hosting ×2, issues, TLS-RPT, and the MX
+    // section's charts (the demo probes MX hosts).
+    assert!(html.contains("MX hosts: the TLS funnel"));
+    assert_eq!(html.matches("<svg").count(), 11);
     let chart_texts = texts(&dom, "text");
     for outcome in ["valid", "invalid", "absent", "error", "input_error"] {
         let count = n(&format!("outcomes.{outcome}"));
