@@ -17,6 +17,8 @@ use mta_sts_scan::scan::job::{InputSource, ScanJob};
 use mta_sts_scan::scan::pipeline::ScanSettings;
 use mta_sts_scan::scan::shard::Shard;
 use mta_sts_scan::serve::ServeSettings;
+use mta_sts_scan::serve::auth::ApiKeys;
+use mta_sts_scan::serve::client_limit::ClientRate;
 
 /// Environment variable for `--log-format`.
 pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
@@ -29,7 +31,7 @@ pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
     args_override_self = true,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
-    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan mcp\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
     /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
@@ -202,11 +204,16 @@ pub enum Command {
         after_help = "Examples:\n  mta-sts-scan lab --write-list lab.txt --domains 100000\n  mta-sts-scan scan lab.txt -o out.parquet $(cat lab-flags.txt)\n\nFor labs, benchmarks and trying the tool offline: its DNS and HTTPS servers listen on 127.0.0.1 only."
     )]
     Lab(LabArgs),
-    /// Serve the check over HTTP: GET /v1/security/mta-sts?domain=D gives the `check --json` body.
+    /// Serve the check over HTTP: GET /v1/security/mta-sts?domain=D gives the `check --json` body; MCP at /mcp.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan serve\n  mta-sts-scan serve --listen 0.0.0.0:8080 --max-concurrent 128 --resolver 127.0.0.1\n  curl 'http://127.0.0.1:8080/v1/security/mta-sts?domain=example.com'\n  curl http://127.0.0.1:8080/healthz\n\nAnswers: 200 with the report (whatever its outcome), 400 missing or invalid domain, 404 unknown path, 405 not GET, 503 no check slot freed up before --request-timeout, 504 the check did not finish before it. Every body is JSON.\n\nExit status: 0 after Ctrl-C/SIGTERM (requests in flight are answered first), 2 when the address cannot be bound or the arguments are bad."
+        after_help = "Examples:\n  mta-sts-scan serve\n  mta-sts-scan serve --listen 0.0.0.0:8080 --max-concurrent 128 --resolver 127.0.0.1\n  mta-sts-scan serve --api-key-file keys.txt --client-rate 60/min --allowed-host mta-sts.example.net\n  curl 'http://127.0.0.1:8080/v1/security/mta-sts?domain=example.com'\n  curl http://127.0.0.1:8080/healthz\n  curl http://127.0.0.1:8080/openapi.json\n\nAnswers: 200 with the report (whatever its outcome), 400 missing or invalid domain, 401 no valid API key (with --api-key-file), 404 unknown path, 405 not GET, 429 over --client-rate (with Retry-After), 503 no check slot freed up before --request-timeout, 504 the check did not finish before it. Every body is JSON. /mcp speaks MCP (streamable HTTP) for AI assistants. One access log line per request goes to stderr.\n\nExit status: 0 after Ctrl-C/SIGTERM (requests in flight are answered first), 2 when the address cannot be bound or the arguments are bad."
     )]
     Serve(ServeArgs),
+    /// Serve the check to an AI assistant over MCP (stdio): tools check_mta_sts, explain_issue, check_many.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan mcp\n  mta-sts-scan mcp --resolver 9.9.9.9\n\nAn assistant starts it itself; in Claude Desktop's or Cursor's MCP configuration:\n  {\"mcpServers\": {\"mta-sts\": {\"command\": \"mta-sts-scan\", \"args\": [\"mcp\"]}}}\n\nStandard output carries the protocol only; messages go to stderr. It ends when the assistant closes standard input. For MCP over HTTP, use `serve` (endpoint /mcp)."
+    )]
+    Mcp(McpArgs),
     /// Print a shell completion script to standard output.
     #[command(
         after_help = "Examples:\n  mta-sts-scan completions bash > ~/.local/share/bash-completion/completions/mta-sts-scan\n  mta-sts-scan completions zsh > ~/.zfunc/_mta-sts-scan\n  mta-sts-scan completions fish > ~/.config/fish/completions/mta-sts-scan.fish\n  mta-sts-scan completions powershell >> $PROFILE"
@@ -237,8 +244,53 @@ pub struct ServeArgs {
     /// Longest a request may take, waiting included; a check still running then gets 504.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Require `Authorization: Bearer KEY` with one of the keys in this file (one per line, at
+    /// least 16 characters; # comments). /healthz and /openapi.json stay open.
+    #[arg(long, value_name = "PATH", env = "MTA_STS_SCAN_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Requests each client address may make, as N/s, N/min or N/h (a burst of N, then 429
+    /// with Retry-After). Behind a proxy every request comes from the proxy's address.
+    #[arg(long, value_name = "RATE", env = "MTA_STS_SCAN_CLIENT_RATE", value_parser = ClientRate::parse)]
+    pub client_rate: Option<ClientRate>,
+    /// The header in which the proxy in front writes the client's address (X-Forwarded-For,
+    /// X-Real-IP), for --client-rate and the access log. Only when clients cannot bypass the proxy.
+    #[arg(long, value_name = "HEADER", value_parser = parse_header_name)]
+    pub client_address_header: Option<axum::http::HeaderName>,
+    /// A host name (or host:port) clients use to reach /mcp, besides localhost, 127.0.0.1 and
+    /// ::1; repeat for several. MCP requests for other Host headers get 403 (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "HOST", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Longest one check may take (check_many: each domain), waiting included.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+fn parse_header_name(text: &str) -> Result<axum::http::HeaderName, String> {
+    axum::http::HeaderName::from_bytes(text.trim().as_bytes())
+        .map_err(|_| format!("{text:?} is not an HTTP header name"))
+}
+
+/// Checks one `mcp` session runs at once (a check_many call uses up to 16).
+pub const MCP_CONCURRENT_CHECKS: usize = 16;
+
+impl McpArgs {
+    /// The scanner config these flags describe.
+    pub fn to_config(&self) -> Result<ScannerConfig, String> {
+        let mut config = self.net.to_config()?;
+        config.dns.max_in_flight = config
+            .dns
+            .max_in_flight
+            .max(MCP_CONCURRENT_CHECKS.saturating_mul(4));
+        Ok(config)
+    }
 }
 
 impl ServeArgs {
@@ -253,9 +305,19 @@ impl ServeArgs {
             .dns
             .max_in_flight
             .max(self.max_concurrent.saturating_mul(4));
+        let api_keys = self
+            .api_key_file
+            .as_deref()
+            .map(ApiKeys::from_file)
+            .transpose()?;
         let settings = ServeSettings {
             max_concurrent: self.max_concurrent,
             request_timeout: self.request_timeout,
+            api_keys,
+            client_rate: self.client_rate,
+            client_address_header: self.client_address_header.clone(),
+            mcp_allowed_hosts: self.allowed_hosts.clone(),
+            access_log: None,
         };
         Ok((config, settings))
     }

@@ -243,6 +243,63 @@ impl IssueCode {
     }
 }
 
+impl IssueCode {
+    /// Where the rule behind the code is written (RFC 8461 is MTA-STS, RFC 8460 TLS-RPT).
+    pub const fn rfc_section(self) -> Option<&'static str> {
+        use IssueCode::*;
+        Some(match self {
+            InputInvalidDomain => "RFC 1035 §2.3.4, RFC 5891 (IDNA)",
+            DomainNxdomain | MxMissing => "RFC 5321 §5.1, RFC 7505 (null MX)",
+            DnsLookupFailed => "RFC 8461 §3.1",
+            StsRecordMissing
+            | StsRecordMultiple
+            | StsRecordSyntax
+            | StsRecordIdInvalid
+            | StsRecordDuplicateField => "RFC 8461 §3.1",
+            PolicyHostUnresolvable
+            | PolicyConnectFailed
+            | PolicyAddressForbidden
+            | PolicyTimeout
+            | PolicyTlsInvalid
+            | PolicyRedirect
+            | PolicyHttpStatus
+            | PolicyTooLarge => "RFC 8461 §3.3",
+            PolicyContentType
+            | PolicySyntax
+            | PolicyVersionInvalid
+            | PolicyModeInvalid
+            | PolicyMaxAgeInvalid
+            | PolicyMxMissing
+            | PolicyMxInvalid
+            | PolicyDuplicateField
+            | PolicyBom
+            | PolicyUnknownField
+            | PolicyVersionNotFirst
+            | MaxAgeShort => "RFC 8461 §3.2",
+            MxNotCovered | MxPatternUnused => "RFC 8461 §4.1",
+            MxStarttlsMissing => "RFC 8461 §5, RFC 3207 (STARTTLS)",
+            MxTlsInvalid | MxCertExpiring => "RFC 8461 §4.2",
+            MxUnreachable => "RFC 5321 §5.1",
+            ModeTesting | ModeNone => "RFC 8461 §5",
+            TlsrptMissing | TlsrptMultiple | TlsrptInvalid => "RFC 8460 §3",
+            PolicyWithoutRecord => "RFC 8461 §3.1, §3.3",
+            DomainTimeout => return None,
+        })
+    }
+
+    /// How the severity changes with the context, for the codes whose severity does.
+    pub const fn severity_note(self) -> Option<&'static str> {
+        match self {
+            IssueCode::MxNotCovered => Some("error in enforce, warning in testing"),
+            IssueCode::TlsrptMissing => Some("warning with MTA-STS, info without"),
+            IssueCode::MxStarttlsMissing | IssueCode::MxTlsInvalid => {
+                Some("error in enforce, warning otherwise")
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for IssueCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use cli::{
     CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat,
+    McpArgs,
     ReportArgs, ScanArgs, ServeArgs, StatsArgs,
 };
 use mta_sts_scan::html_report::{self, ReportBuilder};
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo(args, log).await,
             Command::Lab(args) => lab(args, log).await,
             Command::Serve(args) => serve(args, log).await,
+            Command::Mcp(args) => mcp(args).await,
             Command::Completions(args) => completions(&args),
         }
     });
@@ -139,6 +141,14 @@ struct LabReadyLine<'a> {
 }
 
 #[derive(Serialize)]
+struct RequestLine<'a> {
+    level: &'static str,
+    event: &'static str,
+    #[serde(flatten)]
+    entry: &'a mta_sts_scan::serve::AccessLogEntry,
+}
+
+#[derive(Serialize)]
 struct ServeLine {
     level: &'static str,
     event: &'static str,
@@ -180,6 +190,25 @@ impl Stderr {
             });
         } else {
             eprintln!("{message}");
+        }
+    }
+
+    /// One access log line: `CLIENT METHOD PATH STATUS DURATION`, or a `request` event.
+    fn request(self, entry: &mta_sts_scan::serve::AccessLogEntry) {
+        if self.is_json() {
+            self.json_line(&RequestLine {
+                level: "info",
+                event: "request",
+                entry,
+            });
+        } else {
+            let client = entry
+                .client
+                .map_or_else(|| "-".to_owned(), |client| client.to_string());
+            eprintln!(
+                "{client} {} {} {} {} ms",
+                entry.method, entry.path, entry.status, entry.duration_ms
+            );
         }
     }
 
@@ -565,7 +594,10 @@ async fn lab(args: LabArgs, log: Stderr) -> Result<ExitCode, String> {
 
 /// `serve`: the check as an HTTP API until Ctrl-C or SIGTERM.
 async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
-    let (config, settings) = args.to_settings()?;
+    let (config, mut settings) = args.to_settings()?;
+    settings.access_log = Some(mta_sts_scan::serve::AccessLog::new(move |entry| {
+        log.request(entry)
+    }));
     let validator = Arc::new(config.build_validator()?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -581,9 +613,11 @@ async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
         });
     } else {
         eprintln!(
-            "listening on http://{address} (GET {}?domain=example.com, GET {}); Ctrl-C to stop",
+            "listening on http://{address} (GET {}?domain=example.com, GET {}, GET {}, MCP at {}); Ctrl-C to stop",
             mta_sts_scan::serve::CHECK_PATH,
-            mta_sts_scan::serve::HEALTH_PATH
+            mta_sts_scan::serve::HEALTH_PATH,
+            mta_sts_scan::serve::OPENAPI_PATH,
+            mta_sts_scan::serve::MCP_PATH
         );
     }
     mta_sts_scan::serve::serve(listener, validator, settings, shutdown_signal()).await?;
@@ -596,6 +630,19 @@ async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
     } else {
         eprintln!("stopped");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mcp`: the MCP server on stdin/stdout until the assistant closes stdin.
+async fn mcp(args: McpArgs) -> Result<ExitCode, String> {
+    let config = args.to_config()?;
+    let validator = Arc::new(config.build_validator()?);
+    let runner = mta_sts_scan::serve::checks::CheckRunner::new(
+        validator,
+        cli::MCP_CONCURRENT_CHECKS,
+        args.request_timeout,
+    )?;
+    mta_sts_scan::serve::mcp::serve_stdio(runner).await?;
     Ok(ExitCode::SUCCESS)
 }
 

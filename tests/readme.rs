@@ -12,14 +12,9 @@ fn readme() -> String {
 fn issue_table() -> String {
     let mut table = String::from("| code | severity | when |\n|---|---|---|\n");
     for code in IssueCode::ALL {
-        let severity = match code {
-            IssueCode::MxNotCovered => "error in enforce, warning in testing".to_owned(),
-            IssueCode::TlsrptMissing => "warning with MTA-STS, info without".to_owned(),
-            IssueCode::MxStarttlsMissing | IssueCode::MxTlsInvalid => {
-                "error in enforce, warning otherwise".to_owned()
-            }
-            other => other.default_severity().as_str().to_owned(),
-        };
+        let severity = code
+            .severity_note()
+            .unwrap_or(code.default_severity().as_str());
         let invalidates = if code.invalidates_policy() {
             " (outcome invalid)"
         } else {

@@ -1,13 +1,16 @@
 //! `serve` as an HTTP client sees it: the real server on a loopback port, a real HTTP client, and
 //! lookups through the in-process test internet. Status codes, JSON bodies, the check-slot limit,
-//! the request deadline and graceful shutdown.
+//! the request deadline, graceful shutdown, API keys, per-client rates, the OpenAPI document and
+//! the access log.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mta_sts_scan::lab::{LabOptions, TestInternet};
-use mta_sts_scan::serve::{ServeSettings, serve};
+use mta_sts_scan::serve::auth::ApiKeys;
+use mta_sts_scan::serve::client_limit::ClientRate;
+use mta_sts_scan::serve::{AccessLog, AccessLogEntry, ServeSettings, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -226,6 +229,7 @@ async fn a_full_server_answers_503_and_an_overdue_check_504() {
     let settings = ServeSettings {
         max_concurrent: 1,
         request_timeout: Duration::from_millis(500),
+        ..ServeSettings::default()
     };
     let server = RunningServer::start(&lab, settings).await;
 
@@ -295,6 +299,7 @@ async fn shutdown_answers_the_requests_in_flight_then_stops() {
     let settings = ServeSettings {
         max_concurrent: 4,
         request_timeout: Duration::from_millis(800),
+        ..ServeSettings::default()
     };
     let mut server = RunningServer::start(&lab, settings).await;
     assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
@@ -354,4 +359,281 @@ async fn unusable_settings_are_refused() {
         .await;
         assert!(result.is_err(), "{request_timeout:?}");
     }
+}
+
+const KEY: &str = "serve-test-key-0123456789";
+
+fn with_keys() -> ServeSettings {
+    ServeSettings {
+        api_keys: Some(ApiKeys::new([KEY, "second-key-abcdefghijklmnop"]).unwrap()),
+        ..ServeSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_guard_the_api_but_not_health_or_the_document() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, with_keys()).await;
+    let queries_before = lab.dns_queries.load(Ordering::SeqCst);
+
+    let url = server.check_url("valid-enforce-1.test");
+    for request in [
+        client().get(&url),
+        client().get(&url).bearer_auth("serve-test-key-012345678"),
+        client().get(&url).bearer_auth(format!("{KEY}x")),
+        client()
+            .get(&url)
+            .header("authorization", format!("Basic {KEY}")),
+        client().get(&url).header("x-api-key", KEY),
+    ] {
+        let answer = send(request).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.json);
+        assert_eq!(answer.content_type, "application/json");
+        assert!(answer.json["error"].is_string(), "{}", answer.json);
+        let challenge = answer.headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+    assert_eq!(
+        lab.dns_queries.load(Ordering::SeqCst),
+        queries_before,
+        "an unauthenticated request must not reach DNS"
+    );
+
+    let answer = send(client().get(&url).bearer_auth(KEY)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["outcome"], "valid");
+    let answer = send(
+        client()
+            .get(&url)
+            .header("authorization", "bearer second-key-abcdefghijklmnop"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+
+    assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
+    assert_eq!(
+        get(server.url("/openapi.json")).await.status,
+        StatusCode::OK
+    );
+    let answer = send(client().post(server.url("/mcp")).body("{}")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let settings = ServeSettings {
+        client_rate: Some(ClientRate::parse("2/min").unwrap()),
+        ..ServeSettings::default()
+    };
+    let server = RunningServer::start(&lab, settings).await;
+    for _ in 0..2 {
+        let answer = get(server.check_url("valid-enforce-1.test")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    }
+    let queries_before = lab.dns_queries.load(Ordering::SeqCst);
+    let answer = get(server.check_url("valid-enforce-1.test")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.json
+    );
+    assert_eq!(answer.content_type, "application/json");
+    assert!(answer.json["error"].is_string());
+    let retry_after: u64 = answer.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    // Every path counts (the document too), except the health probe.
+    assert_eq!(
+        get(server.url("/openapi.json")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(get(server.url("/healthz")).await.status, StatusCode::OK);
+    assert_eq!(lab.dns_queries.load(Ordering::SeqCst), queries_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_mx_is_refused_until_the_probe_exists() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, ServeSettings::default()).await;
+    let answer =
+        get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=true")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
+    assert_eq!(
+        answer.json["error"],
+        "MX probing is not available in this build"
+    );
+    let answer =
+        get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=false")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+}
+
+/// The document must be OpenAPI 3.1 that a third-party reader (oas3) accepts, and describe what
+/// the server really answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_valid_3_1_and_matches_the_api() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let server = RunningServer::start(&lab, with_keys()).await;
+    let response = client()
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+
+    let spec = oas3::from_json(&text).expect("oas3 reads the document");
+    let version = spec
+        .validate_version()
+        .expect("a supported OpenAPI version");
+    assert_eq!((version.major, version.minor), (3, 1));
+    let operations: Vec<(String, String)> = spec
+        .operations()
+        .map(|(path, method, _)| (path, method.to_string()))
+        .collect();
+    for expected in ["/v1/security/mta-sts", "/healthz", "/openapi.json"] {
+        assert!(
+            operations.contains(&(expected.to_owned(), "GET".to_owned())),
+            "{expected} missing from {operations:?}"
+        );
+    }
+
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let check = &document["paths"]["/v1/security/mta-sts"]["get"];
+    let parameters = check["parameters"].as_array().unwrap();
+    let domain = parameters.iter().find(|p| p["name"] == "domain").unwrap();
+    assert_eq!(domain["in"], "query");
+    assert_eq!(domain["required"], true);
+    assert!(parameters.iter().any(|p| p["name"] == "probe_mx"));
+    let statuses: Vec<&String> = check["responses"].as_object().unwrap().keys().collect();
+    assert_eq!(statuses, ["200", "400", "401", "429", "503", "504"]);
+
+    // Bearer auth everywhere, but not on the health probe and the document itself.
+    assert_eq!(
+        document["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(document["security"][0]["api_key"], serde_json::json!([]));
+    assert_eq!(
+        document["paths"]["/healthz"]["get"]["security"],
+        serde_json::json!([{}])
+    );
+
+    // The report schema names exactly the fields a real answer has.
+    let schema = &document["components"]["schemas"]["DomainReport"];
+    let mut declared: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let report = send(
+        client()
+            .get(server.check_url("mx-uncovered-1.test"))
+            .bearer_auth(KEY),
+    )
+    .await;
+    let mut answered: Vec<&String> = report.json.as_object().unwrap().keys().collect();
+    declared.sort();
+    answered.sort();
+    assert_eq!(declared, answered);
+    assert_eq!(
+        schema["properties"]["outcome"]["enum"],
+        serde_json::json!(["valid", "invalid", "absent", "error", "input_error"])
+    );
+    assert_eq!(
+        check["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/DomainReport"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_logged_without_its_key_or_query() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let entries: Arc<Mutex<Vec<AccessLogEntry>>> = Arc::default();
+    let log = entries.clone();
+    let settings = ServeSettings {
+        access_log: Some(AccessLog::new(move |entry| {
+            log.lock().unwrap().push(entry.clone())
+        })),
+        ..with_keys()
+    };
+    let server = RunningServer::start(&lab, settings).await;
+    send(
+        client()
+            .get(server.check_url("valid-enforce-1.test"))
+            .bearer_auth(KEY),
+    )
+    .await;
+    send(client().get(server.check_url("valid-enforce-1.test"))).await;
+    get(server.url("/healthz")).await;
+    send(client().post(server.url("/healthz"))).await;
+
+    let entries = entries.lock().unwrap().clone();
+    let seen: Vec<(&str, &str, u16)> = entries
+        .iter()
+        .map(|e| (e.method.as_str(), e.path.as_str(), e.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/v1/security/mta-sts", 200),
+            ("GET", "/v1/security/mta-sts", 401),
+            ("GET", "/healthz", 200),
+            ("POST", "/healthz", 405),
+        ]
+    );
+    for entry in &entries {
+        assert_eq!(entry.client, Some("127.0.0.1".parse().unwrap()));
+        assert!(entry.duration_ms < 20_000);
+    }
+    let logged = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !logged.contains(KEY) && !logged.contains("domain="),
+        "{logged}"
+    );
+}
+
+/// Behind a proxy every request comes from the proxy: with `client_address_header` each client
+/// the proxy names has its own allowance, and the log shows that client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_clients_are_told_apart_by_the_forwarded_address() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let entries: Arc<Mutex<Vec<AccessLogEntry>>> = Arc::default();
+    let log = entries.clone();
+    let settings = ServeSettings {
+        client_rate: Some(ClientRate::parse("1/min").unwrap()),
+        client_address_header: Some(reqwest::header::HeaderName::from_static("x-forwarded-for")),
+        access_log: Some(AccessLog::new(move |entry| {
+            log.lock().unwrap().push(entry.clone())
+        })),
+        ..ServeSettings::default()
+    };
+    let server = RunningServer::start(&lab, settings).await;
+    let from = |address: &str| {
+        client()
+            .get(server.url("/openapi.json"))
+            .header("x-forwarded-for", format!("203.0.113.250, {address}"))
+    };
+    assert_eq!(
+        from("192.0.2.1").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        from("192.0.2.1").send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from("192.0.2.2").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let clients: Vec<Option<std::net::IpAddr>> =
+        entries.lock().unwrap().iter().map(|e| e.client).collect();
+    let expected: Vec<Option<std::net::IpAddr>> = ["192.0.2.1", "192.0.2.1", "192.0.2.2"]
+        .iter()
+        .map(|a| Some(a.parse().unwrap()))
+        .collect();
+    assert_eq!(clients, expected);
 }
