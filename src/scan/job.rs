@@ -101,7 +101,7 @@ pub async fn run_job(
             .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
     }
     let reader = job.input.open()?;
-    let validator = config.build_validator()?;
+    let validator = std::sync::Arc::new(config.build_validator()?);
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         scan_started: format_millis(started_at),
@@ -151,7 +151,7 @@ pub async fn run_job(
     );
     let result = run_scan(
         rows,
-        &validator,
+        validator,
         job.settings,
         writer.as_mut(),
         &progress,
