@@ -285,17 +285,18 @@ impl Run {
     }
 
     fn print(&self, domains: u64) {
-        let queries = self
-            .queries
-            .map_or_else(|| "?".to_owned(), |q| format!("{:.0}", q as f64 / self.seconds));
+        let queries = self.queries.map_or_else(
+            || "?".to_owned(),
+            |q| format!("{:.0}", q as f64 / self.seconds),
+        );
         let cpu = self.cpu.map_or_else(
             || "-".to_owned(),
             |cpu| format!("{:.1}", cpu * 1e6 / domains as f64),
         );
-        let resolver = self
-            .queries
-            .filter(|&q| q > 0)
-            .map_or_else(|| "?".to_owned(), |q| format!("{:.1}", self.resolver_cpu * 1e6 / q as f64));
+        let resolver = self.queries.filter(|&q| q > 0).map_or_else(
+            || "?".to_owned(),
+            |q| format!("{:.1}", self.resolver_cpu * 1e6 / q as f64),
+        );
         println!(
             "{:<16} {:>8.2} s {:>10.0} domains/s {:>10} queries/s  scanner CPU {:>7} µs/domain  unbound CPU {:>5} µs/query  load {}",
             self.label,
@@ -331,7 +332,7 @@ fn dnsperf(program: &Path, unbound: &Unbound, file: &Path, options: &Options, la
     let field = |name: &str| {
         text.lines()
             .find_map(|line| line.trim().strip_prefix(name))
-            .map(|rest| rest.trim().split_whitespace().next().unwrap_or("").to_owned())
+            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
     };
     let seconds = field("Run time (s):")
         .and_then(|v| v.parse::<f64>().ok())

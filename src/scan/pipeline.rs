@@ -192,7 +192,8 @@ impl Future for Spawned {
             // A check that panicked (a bug) is reported as an error row; the scan goes on.
             Poll::Ready(Err(failure)) => {
                 let domain = crate::domain::normalize_domain(&self.value).unwrap_or_default();
-                let mut report = DomainReport::new(domain, std::mem::take(&mut self.value), self.rank);
+                let mut report =
+                    DomainReport::new(domain, std::mem::take(&mut self.value), self.rank);
                 report.outcome = Outcome::Error;
                 report.error = Some(format!("the check stopped unexpectedly: {failure}"));
                 Poll::Ready(report)
