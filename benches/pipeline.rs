@@ -136,6 +136,7 @@ async fn full_scan(lab: &TestInternet, options: &Options) -> (f64, u64) {
         show_progress: false,
         shard: None,
         resume: false,
+        mx_output: None,
         settings: ScanSettings {
             concurrency: options.concurrency,
             domain_timeout: Duration::from_secs(30),

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use mta_sts_scan::config::ScannerConfig;
+use mta_sts_scan::config::{MxProbeSettings, ScannerConfig};
+use mta_sts_scan::diff::{ChangeKind, DiffJob};
 use mta_sts_scan::net::address::AddressPolicy;
+use mta_sts_scan::output::store::{Location, Placeholders, is_object_path, mentions_shard};
 use mta_sts_scan::output::{Format, OutputTarget};
 use mta_sts_scan::scan::job::{InputSource, ScanJob};
 use mta_sts_scan::scan::pipeline::ScanSettings;
@@ -27,7 +29,7 @@ pub const LOG_FORMAT_VARIABLE: &str = "MTA_STS_SCAN_LOG_FORMAT";
     args_override_self = true,
     about = "Check MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) for one domain or millions",
     long_about = None,
-    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
+    after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan stats results.shard-*.parquet\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan serve --listen 127.0.0.1:8080\n  mta-sts-scan demo\n  mta-sts-scan lab --write-list lab.txt\n  mta-sts-scan completions bash\n\nFor scheduled jobs: --log-format json (or MTA_STS_SCAN_LOG_FORMAT=json) makes everything on stderr JSON lines.",
 )]
 pub struct Cli {
     /// How messages and the end-of-scan summary go to stderr: text for people, JSON lines for jobs.
@@ -40,8 +42,89 @@ pub struct Cli {
         env = LOG_FORMAT_VARIABLE
     )]
     pub log_format: LogFormat,
+    /// Colour in the output for people: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        env = COLOR_VARIABLE
+    )]
+    pub color: ColorChoice,
+    /// More diagnostics on stderr: -v the scanner's debug lines (one per domain), -vv also the
+    /// DNS library's (name servers, retries). RUST_LOG=target=level,... replaces both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Environment variable for `--color`.
+pub const COLOR_VARIABLE: &str = "MTA_STS_SCAN_COLOR";
+
+/// When to colour output meant for people (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that `is_terminal` or not; `no_color` is NO_COLOR being set
+    /// (to anything but the empty string).
+    pub fn enabled(self, is_terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color,
+        }
+    }
+
+    /// The same choice for clap's own help and error messages.
+    pub fn for_clap(self) -> clap::ColorChoice {
+        match self {
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+        }
+    }
+}
+
+/// The colour choice the arguments or the environment ask for, read without clap (for clap's
+/// own output, which comes before parsing is done).
+pub fn requested_color(
+    args: &[std::ffi::OsString],
+    environment_value: Option<std::ffi::OsString>,
+) -> ColorChoice {
+    let named = |name: &str| ColorChoice::from_str(name.trim(), true).ok();
+    let mut requested = environment_value.and_then(|v| named(&v.to_string_lossy()));
+    if let Some(value) = requested_flag(args, "--color") {
+        requested = named(&value).or(requested);
+    }
+    requested.unwrap_or(ColorChoice::Auto)
+}
+
+/// The last value of `--flag VALUE` / `--flag=VALUE` before any `--`.
+fn requested_flag(args: &[std::ffi::OsString], flag: &str) -> Option<String> {
+    let mut found = None;
+    let mut args = args.iter().map(|arg| arg.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix(flag) {
+            Some("") => args.next().map(|value| value.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if value.is_some() {
+            found = value;
+        }
+    }
+    found
 }
 
 /// The form of everything written to stderr.
@@ -86,19 +169,29 @@ fn log_format_named(name: &str) -> Option<LogFormat> {
 pub enum Command {
     /// Check one domain and explain every finding.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments)."
+        after_help = "Examples:\n  mta-sts-scan check example.com\n  mta-sts-scan check example.com --json\n  mta-sts-scan check example.com example.org --json\n  cut -d, -f2 suppliers.csv | mta-sts-scan check - --json > reports.jsonl\n\nExit status: 0 valid, 1 invalid or absent, 2 error (lookup failed, bad input or arguments); with several domains, the worst of them."
     )]
     Check(CheckArgs),
     /// Scan a domain list into CSV, Parquet or JSON Lines, with adoption statistics.
     #[command(
-        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
+        after_help = "Examples:\n  mta-sts-scan scan tranco.csv -o results.parquet --summary summary.json\n  mta-sts-scan scan suppliers.txt -o results.csv\n  cat domains.txt | mta-sts-scan scan - -o - --format jsonl\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html --fail-on invalid,delivery-at-risk\n\nInput: Tranco-style rank,domain; a header row with a `domain` column (or --column); or one domain per line. Blank lines and # comments are skipped; every other line gives exactly one output row.\n\nExit status: 0 when the scan completed (whatever the verdicts, unless --fail-on matched: then 1), 2 for bad arguments or unreadable input or unwritable output, 130 when interrupted (the output is still closed properly and the partial summary printed)."
     )]
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Recompute the summary from one or more result files (any format; shards merge).
     #[command(
         after_help = "Examples:\n  mta-sts-scan stats results.parquet\n  mta-sts-scan stats shard-*.csv --json > summary.json"
     )]
     Stats(StatsArgs),
+    /// Compare two runs: one row per domain that changed, and a summary of the transitions.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan diff last-week.parquet this-week.parquet -o changes.csv\n  mta-sts-scan diff 's3://lake/mta-sts/dt=2026-11-23/*.parquet' 's3://lake/mta-sts/dt=2026-11-30/*.parquet' -o changes.parquet --summary changes.json\n\nChange kinds: outcome, mode, policy_changed_id_kept, id_changed_policy_kept, mx_changed, newly_uncovered, provider_changed, tls_rpt_added, tls_rpt_removed, appeared, disappeared.\n\nExit status: 0 (whatever changed), 1 when a kind named by --fail-on-change occurred, 2 for bad arguments or unreadable files."
+    )]
+    Diff(DiffArgs),
+    /// Write an HTML report (charts, headline numbers, per-domain table) from result files.
+    #[command(
+        after_help = "Examples:\n  mta-sts-scan report results.parquet -o report.html\n  mta-sts-scan report results.shard-*.csv --summary summary.json -o report.html\n  mta-sts-scan scan suppliers.txt -o results.csv --report report.html\n\nThe page is one self-contained file (styles, script and SVG charts inline: it opens without network access). Its numbers are those of `stats --json`, which it embeds. The per-domain table lists the domains that need action first; past --max-rows it keeps the most urgent rows and says how many it left out."
+    )]
+    Report(ReportArgs),
     /// Scan the demo list against the built-in test internet (offline) and print the summary.
     #[command(
         after_help = "Examples:\n  mta-sts-scan demo\n  mta-sts-scan demo --dir ./demo-out --format parquet\n\nThe test internet runs inside the process: a DNS server and an HTTPS server on 127.0.0.1 serving one domain per scenario (valid policies, every defect the scanner reports, hostile servers). Nothing leaves the machine."
@@ -204,7 +297,9 @@ pub struct DemoArgs {
 pub struct ScanArgs {
     /// The domain list: a CSV or text file, or `-` for standard input.
     pub input: String,
-    /// Output file, or `-` for standard output (CSV or JSON Lines only).
+    /// Output file, or `-` for standard output (CSV or JSON Lines only). `s3://bucket/key`
+    /// writes to an object store (credentials and endpoint from AWS_* variables); `{date}`,
+    /// `{shard}` and `{run_id}` in the path are filled in (e.g. `s3://lake/dt={date}/part-{shard}.parquet`).
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     pub output: String,
     /// Output format; by default from the output file's extension, CSV for standard output.
@@ -240,7 +335,7 @@ pub struct ScanArgs {
     /// Longest time one domain may take, all lookups included; past it the row is `error`.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub domain_timeout: Duration,
-    /// Also write the summary as JSON to this file.
+    /// Also write the summary as JSON to this file (or `s3://` object; placeholders as for -o).
     #[arg(long, value_name = "PATH")]
     pub summary: Option<PathBuf>,
     /// No progress bar and no summary table on stderr.
@@ -259,8 +354,103 @@ pub struct ScanArgs {
     /// part file closed). A killed scan loses at most this much work.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub flush_interval: Duration,
+    /// With --probe-mx, also write one row per probed MX host here (CSV, Parquet or JSON Lines
+    /// by extension): the spec §7 MX table, to join with the domain rows on `mx_host`.
+    #[arg(long, value_name = "PATH")]
+    pub mx_output: Option<PathBuf>,
+    /// Also write an HTML report of the results to this file (needs an output file, -o PATH).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Exit with status 1 when any row matches one of these (comma-separated): invalid, error,
+    /// absent, input-error, delivery-at-risk, or an issue code. The scan still completes and
+    /// writes everything.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail_on: Vec<String>,
+    /// The run's name, for the `{run_id}` placeholder of output paths (default: the UTC start
+    /// time, YYYYMMDDTHHMMSSZ). Give every shard of one run the same id.
+    #[arg(long, value_name = "ID", env = "MTA_STS_SCAN_RUN_ID")]
+    pub run_id: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier run: a result file (any format), an `s3://` object, or a quoted glob of shards.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The later run, likewise.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Where the changed rows go: a file, an `s3://` object, or `-` for standard output.
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// Output format; by default from the output file's extension, CSV for standard output.
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "parquet", "jsonl"])]
+    pub format: Option<String>,
+    /// Also write the summary (counts per change kind, outcome transitions) as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<String>,
+    /// Exit with status 1 when any of these change kinds occurred (comma-separated).
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub fail_on_change: Vec<String>,
+    /// No summary table on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl DiffArgs {
+    /// The diff job and the change kinds that fail it.
+    pub fn to_job(&self) -> Result<(DiffJob, Vec<ChangeKind>), String> {
+        let format = match &self.format {
+            Some(name) => Format::from_name(name).ok_or_else(|| format!("unknown --format {name}"))?,
+            None if self.output == "-" => Format::Csv,
+            None => Format::from_path(std::path::Path::new(&self.output)).ok_or_else(|| {
+                format!(
+                    "cannot tell the format of {} from its extension: use .csv, .parquet or .jsonl, or --format",
+                    self.output
+                )
+            })?,
+        };
+        let fail_on = self
+            .fail_on_change
+            .iter()
+            .map(|name| {
+                ChangeKind::from_name(name).ok_or_else(|| {
+                    let known: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
+                    format!(
+                        "--fail-on-change: unknown change kind {name:?} (one of {})",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let job = DiffJob {
+            old: self.old.clone(),
+            new: self.new.clone(),
+            output: self.output.clone(),
+            format,
+            summary: self.summary.clone(),
+        };
+        Ok((job, fail_on))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files written by `scan` (CSV, Parquet or JSON Lines, by extension; shards merge).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "PATH", default_value = "report.html")]
+    pub output: PathBuf,
+    /// The scan's summary JSON (`scan --summary`): its run metadata (resolver, settings, times)
+    /// goes into the report. The numbers are always recomputed from the files.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// Most rows in the per-domain table (the most urgent are kept).
+    #[arg(long, value_name = "N", default_value_t = mta_sts_scan::html_report::DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +461,9 @@ pub struct StatsArgs {
     /// Print the summary as JSON on standard output instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// MX tables written by `scan --mx-output` (repeatable): adds the MX-host funnel (spec §7).
+    #[arg(long = "mx-table", value_name = "FILE")]
+    pub mx_tables: Vec<PathBuf>,
 }
 
 impl ScanArgs {
@@ -299,14 +492,26 @@ impl ScanArgs {
             .as_deref()
             .map(|spec| Shard::parse(spec, |name| std::env::var(name).ok()))
             .transpose()?;
-        let sharded = |path: PathBuf| match shard {
-            Some(shard) => shard.output_path(&path),
-            None => path,
+        let placeholders = Placeholders::new(
+            mta_sts_scan::report::now_millis(),
+            shard.map(|shard| (shard.index, shard.count)),
+            self.run_id.as_deref(),
+        );
+        // `{date}`, `{shard}`, `{run_id}` filled in; `.shard-K-of-N` added unless `{shard}` is used.
+        let sharded = |template: &str| -> Result<PathBuf, String> {
+            let path = PathBuf::from(placeholders.expand(template)?);
+            if is_object_path(&path) {
+                Location::parse(&path.to_string_lossy())?;
+            }
+            Ok(match shard {
+                Some(shard) if !mentions_shard(template) => shard.output_path(&path),
+                _ => path,
+            })
         };
         let output = if self.output == "-" {
             OutputTarget::Stdout
         } else {
-            OutputTarget::File(sharded(PathBuf::from(&self.output)))
+            OutputTarget::File(sharded(&self.output)?)
         };
         let format = match (&self.format, &output) {
             (Some(name), _) => Format::from_name(name).ok_or_else(|| format!("unknown --format {name}"))?,
@@ -323,10 +528,19 @@ impl ScanArgs {
             column: self.column.clone(),
             output,
             format,
-            summary: self.summary.clone().map(sharded),
+            summary: self
+                .summary
+                .as_ref()
+                .map(|path| sharded(&path.to_string_lossy()))
+                .transpose()?,
             show_progress,
             shard,
             resume: self.resume,
+            mx_output: self
+                .mx_output
+                .as_ref()
+                .map(|path| sharded(&path.to_string_lossy()))
+                .transpose()?,
             settings: ScanSettings {
                 concurrency,
                 domain_timeout: self.domain_timeout,
@@ -339,9 +553,12 @@ impl ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The domain to check (IDNs are accepted and converted to A-labels).
-    pub domain: String,
-    /// Print the result as JSON (the hosted endpoint's field names plus every column).
+    /// The domains to check (IDNs are accepted and converted to A-labels); `-` reads one per
+    /// line from standard input.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print the result as JSON (the hosted endpoint's field names plus every column): one
+    /// pretty object for one domain, JSON Lines (one object per line) for several.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -410,6 +627,29 @@ pub struct NetArgs {
     /// HTTPS proxy for policy fetches (none by default, whatever the environment says).
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Probe every MX host over SMTP: EHLO, STARTTLS, certificate (spec §7). Off by default:
+    /// it connects to third-party mail servers on port 25. Never sends mail.
+    #[arg(long, env = "MTA_STS_SCAN_PROBE_MX")]
+    pub probe_mx: bool,
+    /// MX hosts probed per domain, in preference order.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_mx_probed: usize,
+    /// Time allowed for one MX host's whole SMTP exchange (banner to QUIT), after the connect.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub smtp_timeout: Duration,
+    /// The name sent in EHLO (default: this machine's host name). Receivers trust a name whose
+    /// reverse DNS confirms the scanner's address.
+    #[arg(long, value_name = "NAME", env = "MTA_STS_SCAN_EHLO_NAME")]
+    pub ehlo_name: Option<String>,
+    /// SMTP connections open at once to one address.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub smtp_per_ip: usize,
+    /// New SMTP connections per second for the whole scan (0 = unlimited).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub smtp_rate: u32,
+    /// SMTP port of MX hosts. Real MX hosts listen on 25: other values are for labs and tests only.
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub smtp_port: u16,
 }
 
 impl NetArgs {
@@ -445,8 +685,35 @@ impl NetArgs {
             allow_loopback: false,
         };
         config.validation.probe_policy = self.probe_policy;
+        if self.max_mx_probed == 0 {
+            return Err("--max-mx-probed must be at least 1".into());
+        }
+        config.validation.max_mx_probed = self.max_mx_probed;
+        if self.probe_mx {
+            let ehlo_name = match &self.ehlo_name {
+                Some(name) => name.clone(),
+                None => machine_host_name(),
+            };
+            config.mx_probe = Some(MxProbeSettings {
+                ehlo_name,
+                smtp_timeout: self.smtp_timeout,
+                port: self.smtp_port,
+                per_ip: self.smtp_per_ip.max(1),
+                rate: NonZeroU32::new(self.smtp_rate),
+            });
+        }
         Ok(config)
     }
+}
+
+/// This machine's host name, for EHLO (`localhost` when it cannot be read).
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty() && name.is_ascii() && !name.contains(char::is_whitespace))
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Most domains in flight: each holds about three sockets and some memory.
@@ -525,6 +792,42 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert!(parse_resolver("dns.google").is_err());
+    }
+
+    #[test]
+    fn color_choices() {
+        let args = |list: &[&str]| -> Vec<std::ffi::OsString> {
+            list.iter().map(std::ffi::OsString::from).collect()
+        };
+        assert_eq!(
+            requested_color(&args(&["check", "--color", "always"]), None),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["--color=never", "check"]), Some("always".into())),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            requested_color(&args(&["check"]), Some("ALWAYS".into())),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            requested_color(&args(&["check", "--", "--color=always"]), None),
+            ColorChoice::Auto
+        );
+        for (choice, terminal, no_color, expected) in [
+            (ColorChoice::Auto, true, false, true),
+            (ColorChoice::Auto, true, true, false),
+            (ColorChoice::Auto, false, false, false),
+            (ColorChoice::Always, false, true, true),
+            (ColorChoice::Never, true, false, false),
+        ] {
+            assert_eq!(
+                choice.enabled(terminal, no_color),
+                expected,
+                "{choice:?} {terminal} {no_color}"
+            );
+        }
     }
 
     #[test]

@@ -198,6 +198,18 @@ issue_codes! {
     StsRecordDuplicateField => "sts_record_duplicate_field", Warning,
         "a field repeated in the TXT record (the first wins, RFC 8461 §3.2)",
         Some("Remove the repeated field from the _mta-sts TXT record: only the first counts, and a second id invites confusion about which policy is current.");
+    MxStarttlsMissing => "mx_starttls_missing", Error,
+        "an MX accepted the connection but does not offer STARTTLS (only with --probe-mx)",
+        Some("Offer STARTTLS on every MX host: in enforce mode MTA-STS senders will not deliver to one without it.");
+    MxTlsInvalid => "mx_tls_invalid", Error,
+        "an MX's TLS handshake failed or its certificate is not valid for the MX host name (only with --probe-mx)",
+        Some("Give every MX host a certificate from a public CA that names the MX host (DNS name in subjectAltName), with its full chain: in enforce mode MTA-STS senders refuse the others.");
+    MxCertExpiring => "mx_cert_expiring", Warning,
+        "an MX certificate is valid but expires within 14 days (only with --probe-mx)",
+        Some("Renew the MX certificate before it expires: an expired certificate stops mail from MTA-STS senders in enforce mode.");
+    MxUnreachable => "mx_unreachable", Info,
+        "an MX could not be probed: no address, connection refused or timed out, 4xx/5xx greeting (inconclusive; port 25 may be blocked where the scanner runs)",
+        None;
     DomainTimeout => "domain_timeout", Error,
         "the scan's per-domain deadline expired before the checks finished (outcome error)",
         None;
@@ -276,7 +288,7 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate name {code}");
             assert_eq!(IssueCode::from_name(code.as_str()), Some(code));
         }
-        assert_eq!(IssueCode::ALL.len(), 38);
+        assert_eq!(IssueCode::ALL.len(), 42);
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! The library holds everything but the command line: the pure parsers ([`mta_sts`], [`domain`]),
 //! the network boundary ([`net`]), the per-domain validator ([`validate`]), the scan pipeline
-//! ([`scan`]), the output writers ([`output`]) and the in-process test internet ([`lab`]).
+//! ([`scan`]), the output writers ([`output`]), the HTML report ([`html_report`]) and the in-process test internet ([`lab`]).
 
+pub mod compression;
 pub mod config;
+pub mod diff;
 pub mod domain;
+pub mod html_report;
 pub mod issues;
 pub mod lab;
 pub mod mta_sts;

@@ -2,34 +2,51 @@
 //! turns the result into an exit status.
 
 mod cli;
+mod logging;
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
+use futures::StreamExt;
 use serde::Serialize;
 
 use cli::{
-    CheckArgs, Cli, Command, CompletionsArgs, DemoArgs, LabArgs, LogFormat, ScanArgs, ServeArgs,
-    StatsArgs,
+    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat,
+    ReportArgs, ScanArgs, ServeArgs, StatsArgs,
 };
-use mta_sts_scan::output::read_results;
-use mta_sts_scan::report::{Outcome, format_millis};
+use mta_sts_scan::html_report::{self, ReportBuilder};
+use mta_sts_scan::output::store::expand_sources;
+use mta_sts_scan::output::{OutputTarget, read_results};
+use mta_sts_scan::report::{DomainReport, Outcome, format_millis};
+use mta_sts_scan::scan::fail_on::FailOn;
 use mta_sts_scan::scan::job::run_job;
 use mta_sts_scan::scan::stats::{RunInfo, Statistics, Summary};
 
 /// Exit status of a scan stopped by a signal (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status of a completed scan with a row that `--fail-on` names.
+const EXIT_FAIL_ON: u8 = 1;
 /// Exit status for bad arguments and errors.
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let color = cli::requested_color(&arguments, std::env::var_os(cli::COLOR_VARIABLE));
+    let parsed = Cli::command()
+        .color(color.for_clap())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return report_usage_error(&error),
     };
     let log = Stderr(cli.log_format);
+    if let Some(warning) = logging::init(cli.verbose, log.is_json(), std::env::var("RUST_LOG").ok())
+    {
+        log.info(&format!("warning: {warning}"));
+    }
     raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,9 +60,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => check(args).await,
-            Command::Scan(args) => scan(args, log).await,
+            Command::Check(args) => check(args, cli.color).await,
+            Command::Scan(args) => scan(*args, log).await,
             Command::Stats(args) => stats(args),
+            Command::Diff(args) => diff(args, log),
+            Command::Report(args) => report(args, log),
             Command::Demo(args) => demo(args, log).await,
             Command::Lab(args) => lab(args, log).await,
             Command::Serve(args) => serve(args, log).await,
@@ -101,6 +120,8 @@ struct DemoDoneLine<'a> {
     directory: &'a std::path::Path,
     results: &'a std::path::Path,
     summary: &'a std::path::Path,
+    /// The HTML report (a key added after the first release: consumers ignore unknown keys).
+    report: &'a std::path::Path,
     interrupted: bool,
 }
 
@@ -176,37 +197,108 @@ impl Stderr {
     }
 }
 
-/// `check DOMAIN`: 0 valid, 1 invalid or absent, 2 error or input error.
-async fn check(args: CheckArgs) -> Result<ExitCode, String> {
+/// Domains checked at once by `check` with several domains.
+const CHECK_CONCURRENCY: usize = 8;
+
+/// `check DOMAIN...`: 0 valid, 1 invalid or absent, 2 error or input error; with several
+/// domains the worst. Reports come out in the order given.
+async fn check(args: CheckArgs, color: ColorChoice) -> Result<ExitCode, String> {
     let config = args.net.to_config()?;
     let validator = config.build_validator()?;
-    let report = validator.check_input(&args.domain, None).await;
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_string_pretty(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|json| writeln!(stdout, "{json}").map_err(|e| e.to_string()))
-    } else {
-        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        write!(
-            stdout,
+    let domains = check_domains(&args.domains)?;
+    // One domain named on the command line keeps the pretty JSON object; anything else is
+    // JSON Lines, one object per line.
+    let json_lines = args.json && (domains.len() != 1 || args.domains.iter().any(|d| d == "-"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = color.enabled(std::io::stdout().is_terminal(), no_color);
+    let mut reports = futures::stream::iter(domains.iter())
+        .map(|domain| validator.check_input(domain, None))
+        .buffered(CHECK_CONCURRENCY);
+    let mut worst = 0u8;
+    let mut first = true;
+    while let Some(report) = reports.next().await {
+        let mut stdout = std::io::stdout().lock();
+        write_check_report(&mut stdout, &report, args.json, json_lines, color, first)
+            .map_err(|e| format!("cannot write to standard output: {e}"))?;
+        first = false;
+        worst = worst.max(match report.outcome {
+            Outcome::Valid => 0,
+            Outcome::Invalid | Outcome::Absent => 1,
+            Outcome::Error | Outcome::InputError => 2,
+        });
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// The domains of `check`: as given, with `-` replaced by standard input's lines (blank lines
+/// and `#` comments skipped). Read whole: `check` is for a handful, `scan` for lists.
+fn check_domains(args: &[String]) -> Result<Vec<String>, String> {
+    let mut domains = Vec::new();
+    for arg in args {
+        if arg != "-" {
+            domains.push(arg.clone());
+            continue;
+        }
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                domains.push(line.to_owned());
+            }
+        }
+    }
+    Ok(domains)
+}
+
+fn write_check_report(
+    out: &mut impl Write,
+    report: &DomainReport,
+    json: bool,
+    json_lines: bool,
+    color: bool,
+    first: bool,
+) -> std::io::Result<()> {
+    let to_io = |e: serde_json::Error| std::io::Error::other(e.to_string());
+    if json_lines {
+        writeln!(out, "{}", serde_json::to_string(report).map_err(to_io)?)
+    } else if json {
+        writeln!(
+            out,
             "{}",
-            mta_sts_scan::text_report::render(&report, color)
+            serde_json::to_string_pretty(report).map_err(to_io)?
         )
-        .map_err(|e| e.to_string())
-    };
-    written?;
-    Ok(ExitCode::from(match report.outcome {
-        Outcome::Valid => 0,
-        Outcome::Invalid | Outcome::Absent => 1,
-        Outcome::Error | Outcome::InputError => 2,
-    }))
+    } else {
+        if !first {
+            writeln!(out)?;
+        }
+        write!(out, "{}", mta_sts_scan::text_report::render(report, color))
+    }
 }
 
 /// `scan INPUT`: 0 completed, 2 bad arguments / input / output, 130 interrupted.
 async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
+    let fail_on = FailOn::parse(&args.fail_on)?;
     let show_progress = !args.quiet && !log.is_json() && std::io::stderr().is_terminal();
     let (job, config) = args.to_job(show_progress)?;
+    let report = match (&args.report, &job.output) {
+        (None, _) => None,
+        (Some(_), OutputTarget::Stdout) => {
+            return Err(
+                "--report needs an output file (-o PATH): the report reads the results back"
+                    .to_owned(),
+            );
+        }
+        (Some(path), OutputTarget::File(results)) => {
+            let path = match job.shard {
+                Some(shard) => shard.output_path(path),
+                None => path.clone(),
+            };
+            // Fail before scanning, not after, when the report cannot be written.
+            std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+            Some((path, results.clone()))
+        }
+    };
     if job.settings.concurrency < args.concurrency {
         log.info(&format!(
             "note: --concurrency {} lowered to {}: at --dns-rate {} more domains would wait out their --domain-timeout",
@@ -217,23 +309,72 @@ async fn scan(args: ScanArgs, log: Stderr) -> Result<ExitCode, String> {
     if !args.quiet {
         log.summary(&result.statistics, &result.run);
     }
+    if let Some((path, results)) = report {
+        let mut builder = ReportBuilder::new(html_report::DEFAULT_MAX_ROWS);
+        builder.add_file(&results, Some(job.format))?;
+        // The numbers are the scan's own statistics, those of its summary.
+        let html = builder.render_with(&result.statistics, &result.run)?;
+        html_report::write_report(&path, &html)?;
+        if !args.quiet {
+            log.info(&format!("Report: {}", path.display()));
+        }
+    }
+    let failures = fail_on.failures(&result.statistics);
+    if !failures.is_empty() {
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(condition, rows)| format!("{condition} ({rows} rows)"))
+            .collect();
+        log.info(&format!(
+            "--fail-on matched: {}; exit status 1",
+            list.join(", ")
+        ));
+    }
     Ok(if result.run.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else if !failures.is_empty() {
+        ExitCode::from(EXIT_FAIL_ON)
     } else {
         ExitCode::SUCCESS
     })
 }
 
+/// `report FILE...`: the HTML report of result files.
+fn report(args: ReportArgs, log: Stderr) -> Result<ExitCode, String> {
+    let mut builder = ReportBuilder::new(args.max_rows);
+    for path in &args.files {
+        builder.add_file(path, None)?;
+    }
+    let run = html_report::run_info_for_files(
+        &args.files,
+        builder.statistics(),
+        args.summary.as_deref(),
+    )?;
+    let html = builder.render(&run)?;
+    html_report::write_report(&args.output, &html)?;
+    log.info(&format!("Report: {}", args.output.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `stats FILE...`: merges the files' statistics (each file counted on its own, then summed).
 fn stats(args: StatsArgs) -> Result<ExitCode, String> {
     let mut total = Statistics::new();
-    for path in &args.files {
-        let mut file_statistics = Statistics::new();
-        for row in read_results(path, None)? {
-            let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
-            file_statistics.add(&report);
+    for pattern in &args.files {
+        // Globs (`s3://lake/dt=*/part-*.parquet`, quoted local ones) name every match.
+        for source in expand_sources(&pattern.to_string_lossy())? {
+            let path = std::path::PathBuf::from(source);
+            let mut file_statistics = Statistics::new();
+            for row in read_results(&path, None)? {
+                let report = row.map_err(|e| format!("{}: {e}", path.display()))?;
+                file_statistics.add(&report);
+            }
+            total += &file_statistics;
         }
-        total += &file_statistics;
+    }
+    for path in &args.mx_tables {
+        for row in mta_sts_scan::output::mx_table::read_mx_table(path)? {
+            total.add_mx_row(&row);
+        }
     }
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     let run = RunInfo {
@@ -250,6 +391,36 @@ fn stats(args: StatsArgs) -> Result<ExitCode, String> {
         print!("{}", total.render_table(&run));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `diff OLD NEW`: 0 whatever changed, 1 when a `--fail-on-change` kind occurred.
+fn diff(args: DiffArgs, log: Stderr) -> Result<ExitCode, String> {
+    let (job, fail_on) = args.to_job()?;
+    let summary = mta_sts_scan::diff::run_diff(&job)?;
+    if !args.quiet {
+        if log.is_json() {
+            log.json_line(&serde_json::json!({
+                "level": "info",
+                "event": "diff_summary",
+                "summary": summary.to_json(&job.old, &job.new),
+            }));
+        } else {
+            eprint!("{}", summary.render_table(&job.old, &job.new));
+        }
+    }
+    let failed: Vec<&str> = fail_on
+        .iter()
+        .filter(|kind| summary.count(**kind) > 0)
+        .map(|kind| kind.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    log.info(&format!(
+        "changes of kind {} (--fail-on-change)",
+        failed.join(", ")
+    ));
+    Ok(ExitCode::from(1))
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM. The handlers are registered when this is called (a
@@ -303,6 +474,13 @@ async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
         mta_sts_scan::lab::demo::run_demo(args.dir, format, show_progress, shutdown_signal())
             .await?;
     log.summary(&demo.job.statistics, &demo.job.run);
+    let report = demo.directory.join("report.html");
+    let mut builder = ReportBuilder::new(html_report::DEFAULT_MAX_ROWS);
+    builder.add_file(&demo.results, Some(format))?;
+    html_report::write_report(
+        &report,
+        &builder.render_with(&demo.job.statistics, &demo.job.run)?,
+    )?;
     if log.is_json() {
         log.json_line(&DemoDoneLine {
             level: "info",
@@ -310,12 +488,15 @@ async fn demo(args: DemoArgs, log: Stderr) -> Result<ExitCode, String> {
             directory: &demo.directory,
             results: &demo.results,
             summary: &demo.summary,
+            report: &report,
             interrupted: demo.job.run.interrupted,
         });
     } else {
         eprintln!();
         eprintln!("Results: {}", demo.results.display());
         eprintln!("Summary: {}", demo.summary.display());
+        eprintln!("MX table: {}", demo.mx_table.display());
+        eprintln!("Report:  {}", report.display());
         eprintln!("Try:     mta-sts-scan stats {}", demo.results.display());
     }
     Ok(if demo.job.run.interrupted {
@@ -338,9 +519,10 @@ async fn lab(args: LabArgs, log: Stderr) -> Result<ExitCode, String> {
     std::fs::write(&args.ca_out, lab.ca_pem())
         .map_err(|e| format!("cannot write {}: {e}", args.ca_out.display()))?;
     let flags = format!(
-        "--resolver {} --policy-port {} --ca-file {} --allow-private-addresses\n",
+        "--resolver {} --policy-port {} --smtp-port {} --ca-file {} --allow-private-addresses\n",
         lab.dns_address,
         lab.https_port,
+        lab.smtp.port(),
         args.ca_out.display()
     );
     std::fs::write(&args.flags_out, &flags)

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
 use crate::issues::{Issue, IssueCode, Severity};
+use crate::mta_sts::mx_class::MxMismatchClass;
 use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, Lookup, LookupFailure};
 
@@ -88,6 +89,18 @@ pub struct DomainReport {
     pub lookup_failures: Vec<LookupFailure>,
     /// How far the policy fetch got, for domains with a record (`None`: not attempted).
     pub policy_fetch: Option<FetchOutcome>,
+    /// Spec §7: the MX probe ran for this domain (`--probe-mx`).
+    pub mx_probed: bool,
+    /// MX hosts whose probe status is `valid`.
+    pub mx_tls_valid: Vec<String>,
+    /// `host status` for MX hosts with a definite TLS failure (an enforcing sender refuses them).
+    pub mx_tls_failed: Vec<String>,
+    /// MX hosts that could not be probed (`unreachable`, `forbidden_address`).
+    pub mx_tls_unknown: Vec<String>,
+    /// The IMC 2025 mismatch class of each `mx_uncovered` host, aligned with it.
+    pub mx_uncovered_class: Vec<MxMismatchClass>,
+    /// Valid, enforced, and every MX refused: MTA-STS senders cannot deliver at all.
+    pub delivery_blocked: bool,
     /// Milliseconds since the Unix epoch, UTC.
     pub scanned_at: i64,
     pub duration_ms: i64,
@@ -124,6 +137,12 @@ impl DomainReport {
             error: None,
             lookup_failures: Vec::new(),
             policy_fetch: None,
+            mx_probed: false,
+            mx_tls_valid: Vec::new(),
+            mx_tls_failed: Vec::new(),
+            mx_tls_unknown: Vec::new(),
+            mx_uncovered_class: Vec::new(),
+            delivery_blocked: false,
             scanned_at: 0,
             duration_ms: 0,
         }
@@ -263,7 +282,7 @@ struct IssueJson<'a> {
 /// recommendations`) followed by every other column of spec §5.
 impl Serialize for DomainReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("DomainReport", 34)?;
+        let mut s = serializer.serialize_struct("DomainReport", 40)?;
         s.serialize_field("domain", &self.domain)?;
         s.serialize_field("has_mta_sts", &self.has_mta_sts)?;
         let dns_record = self.sts_record.as_deref().map(|raw| DnsRecordJson {
@@ -323,6 +342,17 @@ impl Serialize for DomainReport {
             .map(|failure| failure.as_str())
             .collect();
         s.serialize_field("lookup_failures", &lookup_failures)?;
+        s.serialize_field("mx_probed", &self.mx_probed)?;
+        s.serialize_field("mx_tls_valid", &self.mx_tls_valid)?;
+        s.serialize_field("mx_tls_failed", &self.mx_tls_failed)?;
+        s.serialize_field("mx_tls_unknown", &self.mx_tls_unknown)?;
+        let classes: Vec<&str> = self
+            .mx_uncovered_class
+            .iter()
+            .map(|class| class.as_str())
+            .collect();
+        s.serialize_field("mx_uncovered_class", &classes)?;
+        s.serialize_field("delivery_blocked", &self.delivery_blocked)?;
         s.serialize_field("scanned_at", &self.scanned_at_rfc3339())?;
         s.serialize_field("duration_ms", &self.duration_ms)?;
         s.end()

@@ -63,6 +63,7 @@ async fn a_hundred_thousand_hostile_lines_give_one_row_each() {
         show_progress: false,
         shard: None,
         resume: false,
+        mx_output: None,
         settings: ScanSettings {
             concurrency: 256,
             domain_timeout: Duration::from_secs(20),

@@ -15,6 +15,9 @@ fn issue_table() -> String {
         let severity = match code {
             IssueCode::MxNotCovered => "error in enforce, warning in testing".to_owned(),
             IssueCode::TlsrptMissing => "warning with MTA-STS, info without".to_owned(),
+            IssueCode::MxStarttlsMissing | IssueCode::MxTlsInvalid => {
+                "error in enforce, warning otherwise".to_owned()
+            }
             other => other.default_severity().as_str().to_owned(),
         };
         let invalidates = if code.invalidates_policy() {

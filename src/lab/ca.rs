@@ -22,12 +22,27 @@ pub enum CertKind {
     WrongName,
     /// Valid name, issued by a CA the scanner does not trust.
     Untrusted,
+    /// Valid name, from the trusted CA, valid only from 2098 on.
+    NotYetValid,
+    /// Valid name, signed by its own key.
+    SelfSigned,
+    /// Valid name, issued by the lab intermediate, which the server does not send.
+    MissingIntermediate,
+    /// Valid name, issued by the lab intermediate, sent with the leaf (a complete chain).
+    ViaIntermediate,
+    /// `*.` and the SNI name without its left-most label, from the trusted CA.
+    Wildcard,
+    /// Valid name, from the trusted CA, expiring seven days after it is issued.
+    ExpiringSoon,
 }
 
 /// The lab CA, plus a cache of issued leaves.
 pub struct LabCa {
     trusted: Issuer<'static, KeyPair>,
     trusted_pem: String,
+    trusted_der: CertificateDer<'static>,
+    intermediate: Issuer<'static, KeyPair>,
+    intermediate_der: CertificateDer<'static>,
     untrusted: Issuer<'static, KeyPair>,
     /// One key for every leaf: generating keys per host would dominate the benchmarks.
     leaf_key: KeyPair,
@@ -39,11 +54,16 @@ const CACHE_LIMIT: usize = 4096;
 
 impl LabCa {
     pub fn new() -> Result<Self, rcgen::Error> {
-        let (trusted, trusted_pem) = make_root("mta-sts-scan test internet root")?;
-        let (untrusted, _) = make_root("untrusted root")?;
+        let (trusted, trusted_pem, trusted_der) = make_root("mta-sts-scan test internet root")?;
+        let (untrusted, _, _) = make_root("untrusted root")?;
+        let (intermediate, intermediate_der) =
+            make_intermediate("mta-sts-scan test internet intermediate", &trusted)?;
         Ok(LabCa {
             trusted,
             trusted_pem,
+            trusted_der,
+            intermediate,
+            intermediate_der,
             untrusted,
             leaf_key: KeyPair::generate()?,
             issued: Mutex::new(HashMap::new()),
@@ -53,6 +73,20 @@ impl LabCa {
     /// The root certificate, PEM, for the scanner's `--ca-file`.
     pub fn root_pem(&self) -> &str {
         &self.trusted_pem
+    }
+
+    /// The root certificate, DER.
+    pub fn root_der(&self) -> CertificateDer<'static> {
+        self.trusted_der.clone()
+    }
+
+    /// A trust store holding only the lab root.
+    pub fn root_store(&self) -> rustls::RootCertStore {
+        let mut store = rustls::RootCertStore::empty();
+        // The root is made above and always parses; an error would leave the store empty,
+        // which every test notices.
+        let _ = store.add(self.root_der());
+        store
     }
 
     /// The certificate and key `host` presents for `kind`, issued on first use.
@@ -73,33 +107,55 @@ impl LabCa {
         }
         let name = match kind {
             CertKind::WrongName => format!("not-{host}"),
+            CertKind::Wildcard => match host.split_once('.') {
+                Some((_, parent)) => format!("*.{parent}"),
+                None => host.to_owned(),
+            },
             _ => host.to_owned(),
         };
         let mut params = CertificateParams::new(vec![name.clone()]).map_err(|e| e.to_string())?;
         params.distinguished_name.push(DnType::CommonName, name);
-        if kind == CertKind::Expired {
-            params.not_before = date_time_ymd(2020, 1, 1);
-            params.not_after = date_time_ymd(2021, 1, 1);
-        } else {
-            params.not_before = date_time_ymd(2024, 1, 1);
-            params.not_after = date_time_ymd(2099, 1, 1);
+        match kind {
+            CertKind::Expired => {
+                params.not_before = date_time_ymd(2020, 1, 1);
+                params.not_after = date_time_ymd(2021, 1, 1);
+            }
+            CertKind::NotYetValid => {
+                params.not_before = date_time_ymd(2098, 1, 1);
+                params.not_after = date_time_ymd(2099, 1, 1);
+            }
+            CertKind::ExpiringSoon => {
+                use chrono::Datelike;
+                let soon = chrono::Utc::now() + chrono::Duration::days(7);
+                params.not_before = date_time_ymd(2024, 1, 1);
+                params.not_after = date_time_ymd(soon.year(), soon.month() as u8, soon.day() as u8);
+            }
+            _ => {
+                params.not_before = date_time_ymd(2024, 1, 1);
+                params.not_after = date_time_ymd(2099, 1, 1);
+            }
         }
         let issuer = match kind {
             CertKind::Untrusted => &self.untrusted,
+            CertKind::MissingIntermediate | CertKind::ViaIntermediate => &self.intermediate,
             _ => &self.trusted,
         };
-        let cert = params
-            .signed_by(&self.leaf_key, issuer)
-            .map_err(|e| e.to_string())?;
+        let cert = if kind == CertKind::SelfSigned {
+            params.self_signed(&self.leaf_key)
+        } else {
+            params.signed_by(&self.leaf_key, issuer)
+        }
+        .map_err(|e| e.to_string())?;
+        let mut chain = vec![CertificateDer::from(cert.der().to_vec())];
+        if kind == CertKind::ViaIntermediate {
+            chain.push(self.intermediate_der.clone());
+        }
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
         let signing = provider
             .key_provider
             .load_private_key(key_der)
             .map_err(|e| e.to_string())?;
-        let certified = Arc::new(CertifiedKey::new(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            signing,
-        ));
+        let certified = Arc::new(CertifiedKey::new(chain, signing));
         let mut issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
         if issued.len() >= CACHE_LIMIT {
             issued.clear();
@@ -109,7 +165,9 @@ impl LabCa {
     }
 }
 
-fn make_root(name: &str) -> Result<(Issuer<'static, KeyPair>, String), rcgen::Error> {
+type LabIssuer = Issuer<'static, KeyPair>;
+
+fn make_root(name: &str) -> Result<(LabIssuer, String, CertificateDer<'static>), rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -122,5 +180,27 @@ fn make_root(name: &str) -> Result<(Issuer<'static, KeyPair>, String), rcgen::Er
     params.not_after = date_time_ymd(2099, 1, 1);
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    Ok((Issuer::new(params, key), cert.pem()))
+    let der = CertificateDer::from(cert.der().to_vec());
+    Ok((Issuer::new(params, key), cert.pem(), der))
+}
+
+/// A CA certificate signed by `root`, for chains that need an intermediate.
+fn make_intermediate(
+    name: &str,
+    root: &LabIssuer,
+) -> Result<(LabIssuer, CertificateDer<'static>), rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2099, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, root)?;
+    let der = CertificateDer::from(cert.der().to_vec());
+    Ok((Issuer::new(params, key), der))
 }

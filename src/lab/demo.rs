@@ -19,6 +19,8 @@ pub struct DemoResult {
     pub directory: PathBuf,
     pub results: PathBuf,
     pub summary: PathBuf,
+    /// The MX table of the probed hosts.
+    pub mx_table: PathBuf,
 }
 
 /// Runs the demo into `directory` (a new temporary directory when `None`).
@@ -47,6 +49,9 @@ pub async fn run_demo(
         .map_err(|e| format!("cannot start the test internet: {e}"))?;
     let mut config = lab.scanner_config();
     config.dns.max_in_flight = 4096;
+    // The demo probes MX hosts (spec §7): the lab's SMTP servers answer for `*.mx.test`.
+    config.mx_probe = Some(lab.mx_probe_settings());
+    let mx_table = directory.join(format!("mx.{}", format.extension()));
     let job = ScanJob {
         input: InputSource::File(list),
         column: None,
@@ -56,6 +61,7 @@ pub async fn run_demo(
         show_progress,
         shard: None,
         resume: false,
+        mx_output: Some(mx_table.clone()),
         settings: ScanSettings {
             concurrency: 256,
             domain_timeout: Duration::from_secs(15),
@@ -68,5 +74,6 @@ pub async fn run_demo(
         directory,
         results,
         summary,
+        mx_table,
     })
 }

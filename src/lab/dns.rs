@@ -50,6 +50,12 @@ impl LabDnsHandler {
         if let Some(reply) = self.provider_answer(&text, qname, qtype) {
             return reply;
         }
+        if let Some(behaviour) = super::smtp::MxBehaviour::of_host(&text) {
+            return match qtype {
+                RecordType::A => Reply::Records(vec![a_record(qname, behaviour.address())]),
+                _ => Reply::Records(Vec::new()),
+            };
+        }
         // Split `<prefix>.<domain>` where the domain is `<label>.test`.
         let (prefix, domain) = split_domain(&text);
         let Some(scenario) = scenario_of(domain) else {
@@ -68,7 +74,8 @@ impl LabDnsHandler {
             },
             "mx1" | "mx2" => match qtype {
                 RecordType::A => {
-                    Reply::Records(vec![a_record(qname, Ipv4Addr::new(192, 0, 2, 25))])
+                    // Loopback where nothing listens: an MX probe ends at once (refused).
+                    Reply::Records(vec![a_record(qname, super::smtp::REFUSING_ADDRESS)])
                 }
                 _ => Reply::Records(Vec::new()),
             },
@@ -207,6 +214,7 @@ fn mx_records(qname: &Name, domain: &str, mx: Mx) -> Vec<Record> {
         Mx::WithUncovered => &[(10, "mx1"), (20, "mx2"), (30, "backup.example.net.")],
         Mx::Null => &[(0, ".")],
         Mx::NullAmongReal => &[(0, "."), (10, "mx1")],
+        Mx::Hosts(hosts) => hosts,
         Mx::None | Mx::NxDomain => &[],
     };
     hosts

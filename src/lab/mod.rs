@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dns;
 pub mod https;
 pub mod scenarios;
+pub mod smtp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct TestInternet {
     pub dns_queries: Arc<AtomicU64>,
     /// HTTP requests answered so far.
     pub http_requests: Arc<AtomicU64>,
+    /// The SMTP servers of the MX hosts `<behaviour>.mx.test` (spec §7).
+    pub smtp: smtp::LabSmtp,
 }
 
 impl TestInternet {
@@ -68,6 +71,7 @@ impl TestInternet {
             queries: dns_queries.clone(),
         };
         let (dns_address, dns_server) = dns::start(handler, ip).await?;
+        let smtp = smtp::LabSmtp::start(ca.clone()).await?;
         Ok(TestInternet {
             dns_address,
             https_port,
@@ -77,7 +81,25 @@ impl TestInternet {
             https_v6_task,
             dns_queries,
             http_requests,
+            smtp,
         })
+    }
+
+    /// The lab CA, for servers started beside this one (the SMTP servers of [`smtp::LabSmtp`]).
+    pub fn ca(&self) -> Arc<ca::LabCa> {
+        self.ca.clone()
+    }
+
+    /// MX probe settings that reach the lab's SMTP servers: their port, no rate limit, a short
+    /// exchange timeout (the lab answers at once, or never). Use as `config.mx_probe`.
+    pub fn mx_probe_settings(&self) -> crate::config::MxProbeSettings {
+        crate::config::MxProbeSettings {
+            ehlo_name: "scanner.test".to_owned(),
+            smtp_timeout: Duration::from_secs(3),
+            port: self.smtp.port(),
+            per_ip: crate::scan::mx_cache::DEFAULT_SMTP_PER_IP,
+            rate: None,
+        }
     }
 
     /// The lab root certificate (PEM).

@@ -34,6 +34,8 @@ pub enum Mx {
     Null,
     /// A "." exchange beside `mx1.D` (a broken null MX).
     NullAmongReal,
+    /// These exchanges, absolute (`valid.mx.test.`: the lab's SMTP servers, spec §7).
+    Hosts(&'static [(u16, &'static str)]),
     /// The domain exists without MX.
     None,
     /// The whole domain is NXDOMAIN.
@@ -113,6 +115,9 @@ const STS: Txt = Txt::Records(&[&["v=STSv1; id=20260101T000000;"]]);
 const RPT: Txt = Txt::Records(&[&["v=TLSRPTv1; rua=mailto:tlsrpt@example.net"]]);
 const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx1.{d}\nmx: *.{d}\nmax_age: 604800\n";
 const PLAIN: &str = "text/plain";
+/// An enforce policy covering the lab's SMTP hosts (`<behaviour>.mx.test`).
+const ENFORCE_LAB_MX: &str = "version: STSv1\nmode: enforce\nmx: *.mx.test\nmax_age: 604800\n";
+const TESTING_LAB_MX: &str = "version: STSv1\nmode: testing\nmx: *.mx.test\nmax_age: 604800\n";
 
 const fn policy(body: &'static str) -> Serve {
     Serve::Policy {
@@ -674,6 +679,66 @@ pub const SCENARIOS: &[Scenario] = &[
         codes: &[C::PolicyContentType],
         ..BASE
     },
+    // Spec §7: MX transport security (codes appear with --probe-mx; tests/mx_probe.rs).
+    Scenario {
+        slug: "mx-tls-valid",
+        about: "every MX offers STARTTLS with a valid certificate (one a wildcard, one a split reply)",
+        mx: Mx::Hosts(&[
+            (10, "valid.mx.test."),
+            (20, "wildcard.mx.test."),
+            (30, "split-replies.mx.test."),
+        ]),
+        serve: policy(ENFORCE_LAB_MX),
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-starttls-missing",
+        about: "the backup MX does not offer STARTTLS: mail to it fails in enforce mode",
+        mx: Mx::Hosts(&[(10, "valid.mx.test."), (20, "no-starttls.mx.test.")]),
+        serve: policy(ENFORCE_LAB_MX),
+        codes: &[C::MxStarttlsMissing],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-tls-invalid",
+        about: "the only MX has an expired certificate: enforce-mode senders cannot deliver",
+        mx: Mx::Hosts(&[(10, "expired.mx.test.")]),
+        serve: policy(ENFORCE_LAB_MX),
+        codes: &[C::MxTlsInvalid],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-tls-invalid-testing",
+        about: "a wrong-name and an untrusted MX certificate in testing mode (warnings)",
+        mx: Mx::Hosts(&[(10, "wrong-name.mx.test."), (20, "untrusted-ca.mx.test.")]),
+        serve: policy(TESTING_LAB_MX),
+        codes: &[C::MxTlsInvalid, C::ModeTesting],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-cert-expiring",
+        about: "the MX certificate is valid but expires within 14 days",
+        mx: Mx::Hosts(&[(10, "expiring.mx.test.")]),
+        serve: policy(ENFORCE_LAB_MX),
+        codes: &[C::MxCertExpiring],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-unreachable",
+        about: "one MX greets with 421: not probed to a verdict",
+        mx: Mx::Hosts(&[(10, "valid.mx.test."), (20, "greeting-421.mx.test.")]),
+        serve: policy(ENFORCE_LAB_MX),
+        codes: &[C::MxUnreachable],
+        ..BASE
+    },
+    Scenario {
+        slug: "mx-uncovered-and-broken",
+        about: "one MX outside the policy, the other with a self-signed certificate",
+        mx: Mx::Hosts(&[(10, "self-signed.mx.test."), (20, "valid.mx.example.")]),
+        serve: policy(ENFORCE_LAB_MX),
+        codes: &[C::MxTlsInvalid, C::MxNotCovered],
+        ..BASE
+    },
     Scenario {
         slug: "policy-only",
         about: "a policy served without a TXT record (found only when probing)",
@@ -683,6 +748,14 @@ pub const SCENARIOS: &[Scenario] = &[
         ..BASE
     },
 ];
+
+impl Scenario {
+    /// Whether the scenario's verdict depends on the MX probe of spec §7 (its MX hosts are the
+    /// lab's SMTP servers).
+    pub fn needs_mx_probe(&self) -> bool {
+        matches!(self.mx, Mx::Hosts(_))
+    }
+}
 
 /// The lab's top-level domain (RFC 6761 reserves `.test`).
 pub const LAB_TLD: &str = "test";

@@ -1,6 +1,7 @@
 //! Pure parsers for the MTA-STS TXT record, the policy file, the TLS-RPT record and mx matching.
 
 pub mod mx;
+pub mod mx_class;
 pub mod policy;
 pub mod record;
 pub mod tlsrpt;

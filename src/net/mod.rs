@@ -9,6 +9,7 @@ pub mod address;
 pub mod dns;
 pub mod http;
 pub mod limit;
+pub mod smtp;
 pub mod trust;
 
 use std::fmt;

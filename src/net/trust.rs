@@ -51,6 +51,42 @@ pub fn mozilla_roots() -> impl Iterator<Item = &'static [u8]> {
         .map(|certificate| certificate.as_ref())
 }
 
+/// The same trust anchors as a rustls root store, for the MX probe (spec §7: "the policy fetch's
+/// trust roots"). The system store is read through rustls-native-certs.
+pub fn root_store(
+    store: TrustStore,
+    extra_pem: Option<&[u8]>,
+) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match store {
+        TrustStore::Mozilla => {
+            for der in mozilla_roots() {
+                roots
+                    .add(CertificateDer::from(der))
+                    .map_err(|e| format!("a built-in root certificate is unreadable: {e}"))?;
+            }
+        }
+        TrustStore::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err("the system certificate store holds no usable root".to_owned());
+            }
+        }
+    }
+    if let Some(pem) = extra_pem {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate.map_err(|e| format!("cannot read the CA file: {e}"))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("the CA file holds an unusable certificate: {e}"))?;
+        }
+    }
+    Ok(roots)
+}
+
 /// Names the store for run metadata and summaries: which set, its version, how many anchors
 /// and a short hash of them (so a result says exactly what it was judged against), plus the
 /// extra CA file when there is one.
@@ -118,5 +154,7 @@ mod tests {
         assert!(text.contains(" anchors, sha256:"), "{text}");
         assert!(text.contains("+ --ca-file sha256:"), "{text}");
         assert!(mozilla_roots().count() > 100);
+        let roots = root_store(TrustStore::Mozilla, None).unwrap();
+        assert_eq!(roots.len(), mozilla_roots().count());
     }
 }

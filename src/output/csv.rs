@@ -101,7 +101,7 @@ fn bool_text(flag: bool) -> &'static str {
 
 /// Whether a text value must be written with a leading `'`: it begins (after any `'`) with a
 /// character that makes spreadsheets evaluate the cell.
-fn needs_formula_guard(text: &[u8]) -> bool {
+pub(crate) fn needs_formula_guard(text: &[u8]) -> bool {
     let unquoted = text.iter().position(|&byte| byte != FORMULA_GUARD);
     matches!(
         unquoted.map(|start| text[start]),
@@ -110,7 +110,7 @@ fn needs_formula_guard(text: &[u8]) -> bool {
 }
 
 /// Removes the guard [`CsvResultWriter`] added, if it added one.
-fn strip_formula_guard(cell: &str) -> &str {
+pub(crate) fn strip_formula_guard(cell: &str) -> &str {
     if cell.as_bytes().first() == Some(&FORMULA_GUARD) && needs_formula_guard(cell.as_bytes()) {
         &cell[1..]
     } else {
@@ -129,13 +129,11 @@ pub struct CsvRows<R: std::io::Read> {
     done: bool,
 }
 
-impl CsvRows<std::io::BufReader<std::fs::File>> {
-    /// Opens `path` and checks its header.
+impl CsvRows<Box<dyn std::io::BufRead + Send>> {
+    /// Opens `path` (decompressed when it is gzip, zstd or zip) and checks its header.
     pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
         CsvRows::new(
-            std::io::BufReader::with_capacity(1 << 16, file),
+            crate::compression::open_file(path)?,
             path.display().to_string(),
         )
     }

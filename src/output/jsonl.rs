@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::issues::{Issue, IssueCode, Severity};
+use crate::mta_sts::mx_class::MxMismatchClass;
 use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, LookupFailure};
 use crate::output::ResultWriter;
@@ -58,12 +59,11 @@ pub struct JsonlRows<R: BufRead> {
     done: bool,
 }
 
-impl JsonlRows<std::io::BufReader<std::fs::File>> {
+impl JsonlRows<Box<dyn BufRead + Send>> {
+    /// Opens `path` (decompressed when it is gzip, zstd or zip).
     pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| format!("cannot open {}: {err}", path.display()))?;
         Ok(JsonlRows::new(
-            std::io::BufReader::with_capacity(1 << 16, file),
+            crate::compression::open_file(path)?,
             path.display().to_string(),
         ))
     }
@@ -204,6 +204,18 @@ struct JsonRow {
     policy_fetch: Option<Known<FetchOutcome>>,
     #[serde(default)]
     lookup_failures: Vec<Known<LookupFailure>>,
+    #[serde(default)]
+    mx_probed: bool,
+    #[serde(default)]
+    mx_tls_valid: Vec<String>,
+    #[serde(default)]
+    mx_tls_failed: Vec<String>,
+    #[serde(default)]
+    mx_tls_unknown: Vec<String>,
+    #[serde(default)]
+    mx_uncovered_class: Vec<Known<MxMismatchClass>>,
+    #[serde(default)]
+    delivery_blocked: bool,
     scanned_at: Rfc3339Millis,
     #[serde(default)]
     duration_ms: i64,
@@ -277,6 +289,16 @@ impl JsonRow {
                 .into_iter()
                 .map(|failure| failure.0)
                 .collect(),
+            mx_probed: self.mx_probed,
+            mx_tls_valid: self.mx_tls_valid,
+            mx_tls_failed: self.mx_tls_failed,
+            mx_tls_unknown: self.mx_tls_unknown,
+            mx_uncovered_class: self
+                .mx_uncovered_class
+                .into_iter()
+                .map(|class| class.0)
+                .collect(),
+            delivery_blocked: self.delivery_blocked,
             scanned_at: self.scanned_at.0,
             duration_ms: self.duration_ms,
         }
@@ -314,6 +336,13 @@ impl Named for LookupFailure {
     const WHAT: &'static str = "a lookup failure (lookup:kind)";
     fn from_name(name: &str) -> Option<Self> {
         LookupFailure::from_name(name)
+    }
+}
+
+impl Named for MxMismatchClass {
+    const WHAT: &'static str = "an MX mismatch class";
+    fn from_name(name: &str) -> Option<Self> {
+        MxMismatchClass::from_name(name)
     }
 }
 

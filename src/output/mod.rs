@@ -6,9 +6,11 @@
 
 pub mod csv;
 pub mod jsonl;
+pub mod mx_table;
 pub mod parquet;
 mod row;
 pub mod schema;
+pub mod store;
 
 use std::fmt;
 use std::fs::File;
@@ -44,9 +46,10 @@ impl Format {
     }
 
     /// The format a file name implies: `.csv`, `.parquet` / `.pq`, `.jsonl` / `.ndjson` /
-    /// `.json`, any case. Compressed names (`.csv.gz`) are not recognised.
+    /// `.json`, any case, also under a compression extension (`.csv.gz`, `.jsonl.zst`).
     pub fn from_path(path: &Path) -> Option<Format> {
-        let extension = path.extension()?.to_str()?;
+        let inner = crate::compression::inner_name(path);
+        let extension = inner.extension()?.to_str()?;
         if extension.eq_ignore_ascii_case("pq") {
             return Some(Format::Parquet);
         }
@@ -92,7 +95,8 @@ pub struct RunMetadata {
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputTarget {
-    /// Created, or truncated if it exists.
+    /// Created, or truncated if it exists. An object URL (`s3://bucket/key`) is written to the
+    /// object store ([`store`]).
     File(PathBuf),
     Stdout,
 }
@@ -148,6 +152,41 @@ fn open_writer(
     metadata: &RunMetadata,
     mode: WriteMode,
 ) -> Result<Box<dyn ResultWriter>, String> {
+    if let OutputTarget::File(path) = target
+        && store::is_object_path(path)
+    {
+        if crate::compression::Compression::from_extension(path).is_some() {
+            return Err(format!(
+                "{}: compressed output to an object store is not supported: write .parquet (compressed by column), .csv or .jsonl",
+                path.display()
+            ));
+        }
+        return open_object_writer(path, format, metadata, mode);
+    }
+    if let OutputTarget::File(path) = target
+        && let Some(compression) = crate::compression::Compression::from_extension(path)
+    {
+        if format == Format::Parquet {
+            return Err(format!(
+                "{}: Parquet compresses its columns itself (zstd): drop the .{} extension",
+                path.display(),
+                path.extension().and_then(|e| e.to_str()).unwrap_or("")
+            ));
+        }
+        if compression == crate::compression::Compression::Zip {
+            return Err(format!(
+                "{}: results cannot be written as zip: use .gz or .zst",
+                path.display()
+            ));
+        }
+        if mode == WriteMode::Append {
+            return Err(format!(
+                "{}: --resume cannot continue a {} file (a killed scan leaves its last block unfinished): write plain text, or compress after the scan",
+                path.display(),
+                compression.as_str()
+            ));
+        }
+    }
     match (format, target) {
         (Format::Parquet, OutputTarget::File(path)) => Ok(Box::new(
             parquet::ParquetResultWriter::create(path, metadata, mode)?,
@@ -157,23 +196,76 @@ fn open_writer(
                 .to_owned(),
         ),
         (Format::Csv, _) => {
-            let (sink, empty) = open_sink(target, mode)?;
+            let (sink, empty, finisher) = open_sink(target, mode)?;
             let writer = csv::CsvResultWriter::new(sink, empty)
                 .map_err(|err| format!("cannot write to {}: {err}", target_name(target)))?;
-            Ok(Box::new(writer))
+            Ok(Compressed::wrap(Box::new(writer), finisher))
         }
-        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlResultWriter::new(
-            open_sink(target, mode)?.0,
-        ))),
+        (Format::Jsonl, _) => {
+            let (sink, _, finisher) = open_sink(target, mode)?;
+            Ok(Compressed::wrap(
+                Box::new(jsonl::JsonlResultWriter::new(sink)),
+                finisher,
+            ))
+        }
     }
 }
 
-/// The byte sink of a text format: a file that only ever receives whole lines, or stdout.
-/// Also says whether the sink starts empty (a CSV header is due).
-fn open_sink(
-    target: &OutputTarget,
+/// A writer uploading to an object store ([`store`]).
+fn open_object_writer(
+    path: &Path,
+    format: Format,
+    metadata: &RunMetadata,
     mode: WriteMode,
-) -> Result<(Box<dyn Write + Send>, bool), String> {
+) -> Result<Box<dyn ResultWriter>, String> {
+    match store::Location::parse(&path.to_string_lossy())? {
+        store::Location::Object(object) => Ok(Box::new(store::ObjectResultWriter::create(
+            object, format, metadata, mode,
+        )?)),
+        store::Location::Local(path) => {
+            open_writer(&OutputTarget::File(path), format, metadata, mode)
+        }
+    }
+}
+
+/// A text writer into a compressed file: finishing it also ends the compressed stream.
+struct Compressed {
+    inner: Box<dyn ResultWriter>,
+    finisher: crate::compression::Finisher,
+}
+
+impl Compressed {
+    fn wrap(
+        inner: Box<dyn ResultWriter>,
+        finisher: Option<crate::compression::Finisher>,
+    ) -> Box<dyn ResultWriter> {
+        match finisher {
+            Some(finisher) => Box::new(Compressed { inner, finisher }),
+            None => inner,
+        }
+    }
+}
+
+impl ResultWriter for Compressed {
+    fn write(&mut self, report: &DomainReport) -> std::io::Result<()> {
+        self.inner.write(report)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let Compressed { inner, finisher } = *self;
+        inner.finish()?;
+        finisher.finish()
+    }
+}
+
+/// The byte sink of a text format: a file that only ever receives whole lines, a compressed
+/// file (with the finisher that ends its stream), or stdout. Also says whether the sink starts
+/// empty (a CSV header is due).
+fn open_sink(target: &OutputTarget, mode: WriteMode) -> Result<TextSink, String> {
     Ok(match target {
         OutputTarget::File(path) => {
             let mut options = std::fs::OpenOptions::new();
@@ -186,11 +278,26 @@ fn open_sink(
                 .open(path)
                 .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
             let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-            (Box::new(WholeLines::new(file)), empty)
+            // Compressed: each flush ends a block, so what was flushed decompresses; a killed
+            // scan leaves the last block unfinished (readers stop there).
+            match crate::compression::Compression::from_extension(path) {
+                Some(compression) => {
+                    let (sink, finisher) = crate::compression::encoder(file, compression, path)?;
+                    (sink, empty, Some(finisher))
+                }
+                None => (Box::new(WholeLines::new(file)), empty, None),
+            }
         }
-        OutputTarget::Stdout => (Box::new(std::io::stdout()), true),
+        OutputTarget::Stdout => (Box::new(std::io::stdout()), true, None),
     })
 }
+
+/// A text format's sink, whether it starts empty, and the finisher of a compressed stream.
+type TextSink = (
+    Box<dyn Write + Send>,
+    bool,
+    Option<crate::compression::Finisher>,
+);
 
 /// A buffered file writer that hands the file complete lines only: a process killed at any
 /// moment leaves whole CSV records / JSON lines on disk (records never contain a raw newline:
@@ -289,6 +396,12 @@ pub fn read_results(
             )
         })?,
     };
+    if store::is_object_path(path) {
+        return match store::Location::parse(&path.to_string_lossy())? {
+            store::Location::Object(object) => store::read_object_rows(&object, format),
+            store::Location::Local(local) => read_results(&local, Some(format)),
+        };
+    }
     Ok(match format {
         Format::Csv => Box::new(csv::CsvRows::open(path)?),
         Format::Parquet => parquet::open_rows(path)?,
@@ -333,7 +446,12 @@ mod tests {
             Format::from_path(Path::new("r.NDJSON")),
             Some(Format::Jsonl)
         );
-        assert_eq!(Format::from_path(Path::new("r.csv.gz")), None);
+        assert_eq!(Format::from_path(Path::new("r.csv.gz")), Some(Format::Csv));
+        assert_eq!(
+            Format::from_path(Path::new("r.jsonl.ZST")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_path(Path::new("r.gz")), None);
         assert_eq!(Format::from_path(Path::new("csv")), None);
         for format in Format::ALL {
             assert_eq!(Format::from_name(format.as_str()), Some(format));

@@ -242,7 +242,7 @@ pub fn open_rows(
     ))
 }
 
-fn properties(metadata: &RunMetadata) -> Result<WriterProperties, String> {
+pub(crate) fn properties(metadata: &RunMetadata) -> Result<WriterProperties, String> {
     let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|err| err.to_string())?;
     let key_values = metadata_pairs(metadata)
         .into_iter()

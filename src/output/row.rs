@@ -6,6 +6,7 @@
 //! does not compile.
 
 use crate::issues::{Issue, IssueCode, Severity};
+use crate::mta_sts::mx_class::MxMismatchClass;
 use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, LookupFailure};
 use crate::output::schema::ColumnId;
@@ -47,6 +48,8 @@ pub(crate) enum ListItems<'a> {
     IssueCodes(&'a [Issue]),
     /// The `lookup_failures` column holds `lookup:kind` tokens.
     LookupFailures(&'a [LookupFailure]),
+    /// The `mx_uncovered_class` column holds class names.
+    MismatchClasses(&'a [MxMismatchClass]),
 }
 
 impl<'a> ListItems<'a> {
@@ -55,6 +58,7 @@ impl<'a> ListItems<'a> {
             ListItems::Strings(items) => ListItemsIter::Strings(items.iter()),
             ListItems::IssueCodes(issues) => ListItemsIter::IssueCodes(issues.iter()),
             ListItems::LookupFailures(failures) => ListItemsIter::LookupFailures(failures.iter()),
+            ListItems::MismatchClasses(classes) => ListItemsIter::MismatchClasses(classes.iter()),
         }
     }
 }
@@ -63,6 +67,7 @@ pub(crate) enum ListItemsIter<'a> {
     Strings(std::slice::Iter<'a, String>),
     IssueCodes(std::slice::Iter<'a, Issue>),
     LookupFailures(std::slice::Iter<'a, LookupFailure>),
+    MismatchClasses(std::slice::Iter<'a, MxMismatchClass>),
 }
 
 impl<'a> Iterator for ListItemsIter<'a> {
@@ -75,6 +80,7 @@ impl<'a> Iterator for ListItemsIter<'a> {
             ListItemsIter::LookupFailures(failures) => {
                 failures.next().map(|failure| failure.as_str())
             }
+            ListItemsIter::MismatchClasses(classes) => classes.next().map(|class| class.as_str()),
         }
     }
 }
@@ -119,6 +125,14 @@ pub(crate) fn cell(report: &DomainReport, column: ColumnId) -> CellOut<'_> {
         ColumnId::LookupFailures => {
             CellOut::Utf8List(ListItems::LookupFailures(&report.lookup_failures))
         }
+        ColumnId::MxProbed => CellOut::Bool(report.mx_probed),
+        ColumnId::MxTlsValid => list(&report.mx_tls_valid),
+        ColumnId::MxTlsFailed => list(&report.mx_tls_failed),
+        ColumnId::MxTlsUnknown => list(&report.mx_tls_unknown),
+        ColumnId::MxUncoveredClass => {
+            CellOut::Utf8List(ListItems::MismatchClasses(&report.mx_uncovered_class))
+        }
+        ColumnId::DeliveryBlocked => CellOut::Bool(report.delivery_blocked),
     }
 }
 
@@ -255,6 +269,28 @@ impl RowAssembler {
                             .ok_or_else(|| format!("{name}: unknown fetch outcome `{text}`"))
                     })
                     .transpose()?;
+            }
+            (ColumnId::MxProbed, CellIn::Bool(flag)) => report.mx_probed = flag.unwrap_or(false),
+            (ColumnId::MxTlsValid, CellIn::Utf8List(items)) => {
+                set_list(&mut report.mx_tls_valid, items)
+            }
+            (ColumnId::MxTlsFailed, CellIn::Utf8List(items)) => {
+                set_list(&mut report.mx_tls_failed, items)
+            }
+            (ColumnId::MxTlsUnknown, CellIn::Utf8List(items)) => {
+                set_list(&mut report.mx_tls_unknown, items)
+            }
+            (ColumnId::MxUncoveredClass, CellIn::Utf8List(names)) => {
+                report.mx_uncovered_class.clear();
+                for name in names {
+                    report.mx_uncovered_class.push(
+                        MxMismatchClass::from_name(name)
+                            .ok_or_else(|| format!("{name}: unknown mismatch class `{name}`"))?,
+                    );
+                }
+            }
+            (ColumnId::DeliveryBlocked, CellIn::Bool(flag)) => {
+                report.delivery_blocked = flag.unwrap_or(false)
             }
             (ColumnId::LookupFailures, CellIn::Utf8List(tokens)) => {
                 report.lookup_failures.clear();

@@ -84,11 +84,26 @@ columns! {
     DurationMs => "duration_ms", Int64, false;
     PolicyFetch => "policy_fetch", Utf8, true;
     LookupFailures => "lookup_failures", Utf8List, false;
+    MxProbed => "mx_probed", Bool, false;
+    MxTlsValid => "mx_tls_valid", Utf8List, false;
+    MxTlsFailed => "mx_tls_failed", Utf8List, false;
+    MxTlsUnknown => "mx_tls_unknown", Utf8List, false;
+    MxUncoveredClass => "mx_uncovered_class", Utf8List, false;
+    DeliveryBlocked => "delivery_blocked", Bool, false;
 }
 
 /// Columns added after schema version 1, which older files lack: a missing one reads as null or
 /// as an empty list, so results written by earlier versions stay readable (`stats`, `--resume`).
-pub const ADDED_AFTER_VERSION_1: &[ColumnId] = &[ColumnId::PolicyFetch, ColumnId::LookupFailures];
+pub const ADDED_AFTER_VERSION_1: &[ColumnId] = &[
+    ColumnId::PolicyFetch,
+    ColumnId::LookupFailures,
+    ColumnId::MxProbed,
+    ColumnId::MxTlsValid,
+    ColumnId::MxTlsFailed,
+    ColumnId::MxTlsUnknown,
+    ColumnId::MxUncoveredClass,
+    ColumnId::DeliveryBlocked,
+];
 
 /// Columns whose values are (nearly) unique per row: dictionary encoding only costs there.
 pub const NEAR_UNIQUE_COLUMNS: &[ColumnId] = &[
@@ -182,6 +197,13 @@ mod tests {
             // Added in schema 2 (typed facts behind the statistics).
             "policy_fetch",
             "lookup_failures",
+            // Spec §7 (MX transport security).
+            "mx_probed",
+            "mx_tls_valid",
+            "mx_tls_failed",
+            "mx_tls_unknown",
+            "mx_uncovered_class",
+            "delivery_blocked",
         ];
         let names: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
         assert_eq!(names, spec);

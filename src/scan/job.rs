@@ -1,7 +1,6 @@
 //! One scan job end to end: open the input and the output, start the reader thread and the row
 //! count, run the pipeline, close the output, and build the run metadata and the summary.
 
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -10,6 +9,8 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use crate::config::ScannerConfig;
+use crate::output::mx_table::{MxRow, write_mx_table};
+use crate::output::store::{Location, check_writable, is_object_path, upload_file, write_bytes};
 use crate::output::{Format, OutputTarget, RunMetadata, append_writer, create_writer};
 use crate::report::{format_millis, now_millis};
 use crate::scan::input::{InputReader, InputRow};
@@ -43,17 +44,19 @@ impl InputSource {
         }
     }
 
+    /// The list's lines, decompressed when it is gzip, zstd or (a file only) zip.
     fn open(&self) -> Result<Box<dyn BufRead + Send>, String> {
         match self {
-            InputSource::Stdin => Ok(Box::new(BufReader::with_capacity(
-                64 * 1024,
-                std::io::stdin(),
-            ))),
-            InputSource::File(path) => File::open(path)
-                .map(|file| {
-                    Box::new(BufReader::with_capacity(64 * 1024, file)) as Box<dyn BufRead + Send>
-                })
-                .map_err(|e| format!("cannot open the input {}: {e}", path.display())),
+            InputSource::Stdin => crate::compression::decode_stream(
+                Box::new(BufReader::with_capacity(64 * 1024, std::io::stdin())),
+                "the input (stdin)",
+            ),
+            InputSource::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot open the input {}: {e}", path.display()))?;
+                crate::compression::read_file(file, path)
+                    .map_err(|e| format!("cannot read the input: {e}"))
+            }
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct ScanJob {
     pub shard: Option<Shard>,
     /// Continue an interrupted run: skip rows already in the output, append the rest.
     pub resume: bool,
+    /// Where to write the MX table of spec §7 (with `--probe-mx`).
+    pub mx_output: Option<PathBuf>,
 }
 
 /// What a job produced.
@@ -94,13 +99,32 @@ pub async fn run_job(
     refuse_overwriting_the_input(job)?;
     if let Some(path) = &job.summary {
         // Find an unwritable summary path now, not after hours of scanning.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))?;
+        let location = Location::parse(&path.to_string_lossy())?;
+        check_writable(&location)
+            .await
+            .map_err(|e| format!("cannot write the summary: {e}"))?;
+    }
+    if let OutputTarget::File(path) = &job.output
+        && is_object_path(path)
+    {
+        // Wrong credentials or a missing bucket: say so before the first domain is scanned.
+        check_writable(&Location::parse(&path.to_string_lossy())?).await?;
+    }
+    if let Some(path) = &job.mx_output
+        && is_object_path(path)
+    {
+        check_writable(&Location::parse(&path.to_string_lossy())?)
+            .await
+            .map_err(|e| format!("cannot write the MX table: {e}"))?;
     }
     let reader = job.input.open()?;
+    tracing::debug!(
+        input = %job.input.describe(),
+        format = job.format.as_str(),
+        concurrency = job.settings.concurrency,
+        resume = job.resume,
+        "scan starting"
+    );
     let validator = std::sync::Arc::new(config.build_validator()?);
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -151,7 +175,7 @@ pub async fn run_job(
     );
     let result = run_scan(
         rows,
-        validator,
+        std::sync::Arc::clone(&validator),
         job.settings,
         writer.as_mut(),
         &progress,
@@ -164,6 +188,19 @@ pub async fn run_job(
         .map_err(|e| format!("cannot finish the output: {e}"));
     let mut result = result?;
     closed?;
+    // Spec §7: the MX table (one row per probed host) and its funnel in the statistics.
+    if let Some(probes) = validator.mx_results() {
+        let mut mx_rows: Vec<MxRow> = probes
+            .iter()
+            .map(|(probe, domains)| MxRow::from_probe(probe, *domains))
+            .collect();
+        for row in &mx_rows {
+            result.statistics.add_mx_row(row);
+        }
+        if let Some(path) = &job.mx_output {
+            write_mx_output(path, &mut mx_rows)?;
+        }
+    }
     let wall = started.elapsed().as_secs_f64();
     let checked_now = result.statistics.rows;
     if let Some(mut earlier) = resumed_statistics {
@@ -189,6 +226,25 @@ pub async fn run_job(
         statistics: result.statistics,
         run,
     })
+}
+
+/// Writes the MX table to a local file, or stages it locally and uploads it (`s3://`).
+fn write_mx_output(path: &std::path::Path, rows: &mut [MxRow]) -> Result<(), String> {
+    let Location::Object(object) = Location::parse(&path.to_string_lossy())? else {
+        return write_mx_table(path, rows);
+    };
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = std::env::temp_dir().join(format!(
+        "mta-sts-scan-mx-{}-{}.{extension}",
+        std::process::id(),
+        now_millis()
+    ));
+    let written = write_mx_table(&staged, rows).and_then(|()| upload_file(&staged, &object));
+    let _ = std::fs::remove_file(&staged);
+    written.map_err(|e| e.replace(&staged.display().to_string(), &path.display().to_string()))
 }
 
 /// `scan list.csv -o list.csv` would truncate the list before reading it.
@@ -221,6 +277,10 @@ pub fn write_summary(
     run: &RunInfo,
 ) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(&statistics.summary(run)).map_err(|e| e.to_string())?;
+    if is_object_path(path) {
+        return write_bytes(&Location::parse(&path.to_string_lossy())?, json)
+            .map_err(|e| format!("cannot write the summary: {e}"));
+    }
     std::fs::write(path, json)
         .map_err(|e| format!("cannot write the summary {}: {e}", path.display()))
 }
@@ -260,8 +320,7 @@ fn spawn_reader(
 
 /// Counts the data rows of a file (for the progress total).
 fn count_rows(path: &std::path::Path, column: Option<String>, shard: Option<Shard>) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let reader = BufReader::with_capacity(256 * 1024, file);
+    let reader = crate::compression::open_file(path).ok()?;
     let mut rows = 0;
     for row in InputReader::new(reader, column) {
         let row = row.ok()?;

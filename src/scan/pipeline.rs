@@ -107,6 +107,14 @@ where
                         .map_err(|e| format!("cannot write the output: {e}"))?;
                     statistics.add(&report);
                     progress.record(&report);
+                    tracing::debug!(
+                        domain = %report.domain,
+                        outcome = report.outcome.as_str(),
+                        duration_ms = report.duration_ms,
+                        issues = report.issues.len(),
+                        error = report.error.as_deref().unwrap_or(""),
+                        "checked"
+                    );
                     unflushed = true;
                 }
                 _ = flush_timer.tick() => {

@@ -28,16 +28,36 @@ impl Done {
     /// Reads the output of the earlier run (nothing there: nothing done). A CSV or JSON Lines
     /// file cut mid-line by a crash is first truncated to its last whole line.
     pub fn load(path: &Path, format: Format) -> Result<Done, String> {
+        if let Some(compression) = crate::compression::Compression::from_extension(path) {
+            // Repairing a cut-off last line would cut the compressed stream instead.
+            return Err(format!(
+                "{}: --resume cannot continue a {} file (a killed scan leaves its last block unfinished): write plain text, or compress after the scan",
+                path.display(),
+                compression.as_str()
+            ));
+        }
         let mut done = Done {
             statistics: Statistics::new(),
             ..Done::default()
         };
-        let parts = crate::output::parquet::parts_dir(path);
-        let earlier_output = path.exists() || (format == Format::Parquet && parts.is_dir());
+        let object = crate::output::store::is_object_path(path);
+        let earlier_output = if object {
+            // An object store: the finished object, or the parts a killed run uploaded (whole
+            // parts only: an upload is complete or invisible, so nothing needs repair).
+            match crate::output::store::Location::parse(&path.to_string_lossy())? {
+                crate::output::store::Location::Object(location) => {
+                    crate::output::store::object_has_rows(&location)?
+                }
+                crate::output::store::Location::Local(_) => false,
+            }
+        } else {
+            let parts = crate::output::parquet::parts_dir(path);
+            path.exists() || (format == Format::Parquet && parts.is_dir())
+        };
         if !earlier_output {
             return Ok(done);
         }
-        if format != Format::Parquet {
+        if format != Format::Parquet && !object {
             truncate_partial_line(path)
                 .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
             // Killed before its first flush: not even a header was written.

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::issues::IssueCode;
 use crate::mta_sts::policy::Mode;
 use crate::net::{FetchOutcome, Lookup};
+use crate::output::mx_table::MxRow;
 use crate::report::{DomainReport, Outcome};
+use crate::scan::mx_stats::{MxHostStatistics, MxTransportStatistics, MxTransportSummary};
 
 /// Most distinct keys kept in an open-ended map; later keys count under "(other)".
 const MAP_LIMIT: usize = 10_000;
@@ -102,6 +104,10 @@ pub struct Statistics {
     pub delegated: u64,
     /// Delegated domains per provider ([`provider_of`] the CNAME target).
     pub delegation_targets: BTreeMap<String, u64>,
+    /// Spec §7 per-domain facts (MX probe, mismatch classes).
+    pub mx: MxTransportStatistics,
+    /// Spec §7 MX-host funnel, from the MX table (the scan's probes, or `stats --mx-table`).
+    pub mx_hosts: MxHostStatistics,
     /// Earliest and latest `scanned_at` (ms), for summaries recomputed from files.
     pub first_scanned_at: Option<i64>,
     pub last_scanned_at: Option<i64>,
@@ -163,6 +169,7 @@ impl Statistics {
         if report.outcome == Outcome::InputError {
             return;
         }
+        self.mx.add(report);
         let nxdomain = report.has_issue(IssueCode::DomainNxdomain);
         let with_mx = !report.mx_hosts.is_empty();
         let valid = report.outcome == Outcome::Valid;
@@ -297,6 +304,11 @@ impl Statistics {
         }
     }
 
+    /// Counts one row of the MX table (spec §7).
+    pub fn add_mx_row(&mut self, row: &MxRow) {
+        self.mx_hosts.add(row);
+    }
+
     /// How many rows carry `code`.
     pub fn issue_count(&self, code: IssueCode) -> u64 {
         self.issues.get(code as usize).copied().unwrap_or(0)
@@ -354,6 +366,8 @@ impl std::ops::AddAssign<&Statistics> for Statistics {
         for (target, count) in &other.delegation_targets {
             count_key(&mut self.delegation_targets, target, *count);
         }
+        self.mx += &other.mx;
+        self.mx_hosts += &other.mx_hosts;
         self.first_scanned_at = min_option(self.first_scanned_at, other.first_scanned_at, i64::min);
         self.last_scanned_at = min_option(self.last_scanned_at, other.last_scanned_at, i64::max);
     }
@@ -504,6 +518,8 @@ pub struct Summary<'a> {
     by_tld_top20: Vec<Named<GroupCounts>>,
     by_rank: Vec<Named<GroupCounts>>,
     policy_hosting: Hosting,
+    /// Spec §7: MX transport security (probe figures are zero without `--probe-mx`).
+    mx_transport: MxTransportSummary,
 }
 
 #[derive(Serialize)]
@@ -627,6 +643,7 @@ impl Statistics {
                 delegated: self.delegated,
                 top10_providers: top(&self.delegation_targets, 10),
             },
+            mx_transport: crate::scan::mx_stats::summarise(&self.mx, &self.mx_hosts),
         }
     }
 
@@ -752,6 +769,61 @@ impl Statistics {
                 target.value.count.to_string(),
             );
         }
+        let classes = &self.mx.mismatch_classes;
+        if classes.iter().any(|n| *n > 0) {
+            row(
+                "uncovered MX by class",
+                format!(
+                    "label_depth {} / tld {} / typo {} / other_domain {}",
+                    classes[0], classes[1], classes[2], classes[3]
+                ),
+            );
+        }
+        let mx = &self.mx;
+        if mx.probed_domains > 0 {
+            row("MX probed (domains)", mx.probed_domains.to_string());
+            row(
+                "  every MX valid",
+                format!(
+                    "{} ({})",
+                    mx.every_mx_valid,
+                    pct(mx.every_mx_valid, mx.probed_domains)
+                ),
+            );
+            row(
+                "  at risk: uncovered / TLS",
+                format!("{} / {}", mx.at_risk_uncovered, mx.at_risk_tls),
+            );
+            row("  delivery blocked", mx.delivery_blocked.to_string());
+            let (self_managed, third_party) = mx.hosting();
+            row(
+                "  MX self-managed / third-party",
+                format!("{self_managed} / {third_party}"),
+            );
+            for (provider, counts) in mx.top_providers(5) {
+                row(
+                    &format!("  {provider}"),
+                    format!(
+                        "{} domains: valid {} / failed {} / unknown {}",
+                        counts.domains, counts.valid, counts.failed, counts.unknown
+                    ),
+                );
+            }
+        }
+        let hosts = &self.mx_hosts;
+        if hosts.hosts > 0 {
+            row(
+                "MX hosts: connected > STARTTLS > TLS > valid",
+                format!(
+                    "{} > {} > {} > {} (of {})",
+                    hosts.connected,
+                    hosts.starttls_offered,
+                    hosts.handshake,
+                    hosts.certificate_valid,
+                    hosts.hosts
+                ),
+            );
+        }
         let mut issues: Vec<_> = IssueCode::ALL
             .iter()
             .map(|c| (c.as_str(), self.issue_count(*c)))
@@ -866,6 +938,7 @@ mod tests {
                     result: Err(FetchFailure::Connect("refused".into())),
                 },
             }),
+            mx_probes: None,
         };
         let facts = vec![
             base("a.test"),

@@ -10,9 +10,11 @@ use sha2::{Digest, Sha256};
 use super::facts::{DomainFacts, FetchAttempt, PolicyFacts};
 use crate::issues::{Issue, IssueCode, Severity};
 use crate::mta_sts::mx::mx_pattern_matches;
+use crate::mta_sts::mx_class::classify_uncovered_mx;
 use crate::mta_sts::policy::{MAX_ISSUES_PER_CODE, Mode, PolicyParse, parse_policy_bytes};
 use crate::mta_sts::record::{StsRecordVerdict, evaluate_sts_records};
 use crate::mta_sts::tlsrpt::{TlsRptVerdict, evaluate_tlsrpt_records};
+use crate::net::smtp::{MxProbe, MxStatus};
 use crate::net::{
     DnsFailure, FetchFailure, FetchOutcome, FetchedPolicy, Lookup, LookupFailure, MxAnswer,
     NameStatus, TxtAnswer,
@@ -38,6 +40,7 @@ pub fn decide(facts: DomainFacts) -> DomainReport {
         tlsrpt,
         mx,
         policy,
+        mx_probes,
     } = facts;
     let mut report = DomainReport::new(domain, input, rank);
     report.scanned_at = scanned_at;
@@ -74,10 +77,85 @@ pub fn decide(facts: DomainFacts) -> DomainReport {
     } else {
         Outcome::Valid
     };
-    report.delivery_at_risk = report.outcome == Outcome::Valid
-        && report.mode == Some(Mode::Enforce)
-        && !report.mx_uncovered.is_empty();
+    // §7: what each probed MX said, and whether an enforcing sender would deliver at all.
+    let refused_by_tls = match mx_probes {
+        Some(probes) => record_mx_probes(&mut report, &probes, scanned_at),
+        None => Vec::new(),
+    };
+    let enforced = report.outcome == Outcome::Valid && report.mode == Some(Mode::Enforce);
+    report.delivery_at_risk =
+        enforced && (!report.mx_uncovered.is_empty() || !refused_by_tls.is_empty());
+    // Every MX refused: uncovered by the patterns, or a definite TLS failure. An MX that could
+    // not be probed counts neither way, so it keeps the domain out of `delivery_blocked`.
+    report.delivery_blocked = enforced
+        && !report.mx_hosts.is_empty()
+        && report.mx_hosts.iter().all(|host| {
+            report.mx_uncovered.contains(host)
+                || refused_by_tls
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(host.trim_end_matches('.')))
+        });
     report
+}
+
+/// Spec §7 per-domain effect of the MX probes: columns and codes. Returns the MX hosts an
+/// enforcing sender refuses for TLS (definite failures).
+fn record_mx_probes(
+    report: &mut DomainReport,
+    probes: &[std::sync::Arc<MxProbe>],
+    now_ms: i64,
+) -> Vec<String> {
+    report.mx_probed = true;
+    // §7: "error in enforce, warning otherwise".
+    let severity = if report.mode == Some(Mode::Enforce) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut refused = Vec::new();
+    for probe in probes {
+        let host = &probe.host;
+        let detail = probe.error.as_deref().unwrap_or("");
+        let separator = if detail.is_empty() { "" } else { ": " };
+        if probe.status == MxStatus::Valid {
+            report.mx_tls_valid.push(host.clone());
+            if probe.cert_expiring_soon(now_ms) {
+                let days = probe
+                    .cert
+                    .as_ref()
+                    .map_or(0, |cert| (cert.not_after_ms - now_ms).max(0) / 86_400_000);
+                report.issues.push(Issue::new(
+                    IssueCode::MxCertExpiring,
+                    format!("MX host {host}: certificate expires in {days} days"),
+                ));
+            }
+        } else if probe.status.is_definite_failure() {
+            report
+                .mx_tls_failed
+                .push(format!("{host} {}", probe.status.as_str()));
+            refused.push(host.clone());
+            let code = if probe.status == MxStatus::StarttlsMissing {
+                IssueCode::MxStarttlsMissing
+            } else {
+                IssueCode::MxTlsInvalid
+            };
+            report.issues.push(Issue::with_severity(
+                code,
+                severity,
+                format!("MX host {host}: {}{separator}{detail}", probe.status),
+            ));
+        } else {
+            report.mx_tls_unknown.push(host.clone());
+            report.issues.push(Issue::new(
+                IssueCode::MxUnreachable,
+                format!(
+                    "MX host {host} not probed to a verdict: {}{separator}{detail}",
+                    probe.status
+                ),
+            ));
+        }
+    }
+    refused
 }
 
 /// A lookup that could not be completed: the typed fact, the issue, and the `error` text.
@@ -390,6 +468,11 @@ fn cross_check_mx(report: &mut DomainReport) {
         })
         .cloned()
         .collect();
+    report.mx_uncovered_class = report
+        .mx_uncovered
+        .iter()
+        .map(|host| classify_uncovered_mx(host, &report.mx_patterns))
+        .collect();
     for host in &report.mx_uncovered {
         report.issues.push(Issue::with_severity(
             IssueCode::MxNotCovered,
@@ -599,6 +682,7 @@ mod tests {
                 addresses: addresses(&[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))]),
                 attempt: served(200, "text/plain", ENFORCE.as_bytes()),
             }),
+            mx_probes: None,
         }
     }
 

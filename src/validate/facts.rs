@@ -2,6 +2,9 @@
 //! spec is applied. Nothing here is a sentence; [`super::decide`] turns facts into a report.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::net::smtp::MxProbe;
 
 use crate::net::{AddressAnswer, DnsFailure, FetchFailure, FetchedPolicy, MxAnswer, TxtAnswer};
 
@@ -25,6 +28,9 @@ pub struct DomainFacts {
     pub mx: Result<MxAnswer, DnsFailure>,
     /// The policy fetch, when one was made (a record exists, or policy probing is on).
     pub policy: Option<PolicyFacts>,
+    /// Spec §7: the probe of each MX host, in preference order (at most `--max-mx-probed`);
+    /// `None` when probing is off. Results are shared with every domain using the host.
+    pub mx_probes: Option<Vec<Arc<MxProbe>>>,
 }
 
 /// The policy host's address lookup and the fetch (spec §1 step 4).

@@ -6,30 +6,81 @@ mod decide;
 pub mod facts;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
+
+use futures::future::BoxFuture;
 
 pub use decide::{MAX_AGE_LIMIT, MAX_AGE_SHORT_ENFORCE, MAX_AGE_SHORT_TESTING, decide};
 use facts::{DomainFacts, FetchAttempt, PolicyFacts};
 
 use crate::mta_sts::record::{StsRecordVerdict, evaluate_sts_records};
 use crate::net::address::AddressPolicy;
+use crate::net::smtp::{MxProbe, MxProber};
 use crate::net::{Dns, NameStatus, PolicyFetch};
 use crate::report::{DomainReport, now_millis};
+use crate::scan::mx_cache::MxProbeCache;
+
+/// Spec §7 probes of MX hosts as the validator uses them: one result per host for the whole
+/// scan, looked up (and its addresses resolved, by the `resolve` future, polled only when this
+/// call is the one that probes) at most once. Object-safe, so the validator's type does not
+/// change with the probe.
+pub trait MxCheck: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        host: &'a str,
+        resolve: BoxFuture<'a, Result<Vec<IpAddr>, String>>,
+    ) -> BoxFuture<'a, Arc<MxProbe>>;
+
+    /// Every host probed so far with the number of lookups of it (the MX table).
+    fn results(&self) -> Vec<(Arc<MxProbe>, u64)>;
+}
+
+impl<P: MxProber + 'static> MxCheck for MxProbeCache<P> {
+    fn check<'a>(
+        &'a self,
+        host: &'a str,
+        resolve: BoxFuture<'a, Result<Vec<IpAddr>, String>>,
+    ) -> BoxFuture<'a, Arc<MxProbe>> {
+        Box::pin(self.probe_resolving(host, move || resolve))
+    }
+
+    fn results(&self) -> Vec<(Arc<MxProbe>, u64)> {
+        MxProbeCache::results(self)
+    }
+}
 
 /// What the validator may do, beyond the lookups every domain gets.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ValidationSettings {
     /// Which addresses the policy fetch may connect to.
     pub address_policy: AddressPolicy,
     /// Fetch the policy even without a TXT record (to find `policy_without_record`).
     pub probe_policy: bool,
+    /// Spec §7: probe at most this many MX hosts per domain, in preference order (when an
+    /// [`MxCheck`] is installed).
+    pub max_mx_probed: usize,
 }
 
-/// Validates domains with one DNS and one HTTPS implementation.
+/// Default `--max-mx-probed`.
+pub const DEFAULT_MAX_MX_PROBED: usize = 10;
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        ValidationSettings {
+            address_policy: AddressPolicy::default(),
+            probe_policy: false,
+            max_mx_probed: DEFAULT_MAX_MX_PROBED,
+        }
+    }
+}
+
+/// Validates domains with one DNS and one HTTPS implementation, and optionally an MX probe.
 pub struct Validator<D, F> {
     dns: D,
     fetcher: F,
     settings: ValidationSettings,
+    mx_check: Option<Arc<dyn MxCheck>>,
 }
 
 impl<D: Dns, F: PolicyFetch> Validator<D, F> {
@@ -38,7 +89,19 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             dns,
             fetcher,
             settings,
+            mx_check: None,
         }
+    }
+
+    /// Turns the MX probe of spec §7 on (`--probe-mx`).
+    pub fn with_mx_check(mut self, mx_check: Arc<dyn MxCheck>) -> Self {
+        self.mx_check = Some(mx_check);
+        self
+    }
+
+    /// The MX probe's results so far (the MX table), when probing is on.
+    pub fn mx_results(&self) -> Option<Vec<(Arc<MxProbe>, u64)>> {
+        self.mx_check.as_ref().map(|check| check.results())
     }
 
     /// Validates one input value: normalises it, then checks the domain.
@@ -80,11 +143,17 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
                 != StsRecordVerdict::Missing
         });
         let probing = !record_present && self.settings.probe_policy && sts.is_ok();
-        let policy = if exists && (record_present || probing) {
-            Some(self.gather_policy(&domain, probing).await)
-        } else {
-            None
-        };
+        let wants_policy = exists && (record_present || probing);
+        let (policy, mx_probes) = tokio::join!(
+            async {
+                if wants_policy {
+                    Some(self.gather_policy(&domain, probing).await)
+                } else {
+                    None
+                }
+            },
+            self.gather_mx_probes(&mx)
+        );
         DomainFacts {
             domain,
             input,
@@ -95,7 +164,47 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
             tlsrpt,
             mx,
             policy,
+            mx_probes,
         }
+    }
+
+    /// Spec §7: the probe result of each MX host (preference order, at most
+    /// `max_mx_probed`), through the shared per-scan cache; `None` when probing is off.
+    async fn gather_mx_probes(
+        &self,
+        mx: &Result<crate::net::MxAnswer, crate::net::DnsFailure>,
+    ) -> Option<Vec<Arc<MxProbe>>> {
+        let check = self.mx_check.as_ref()?;
+        let hosts: Vec<&str> = match mx {
+            Ok(answer) if answer.status == NameStatus::Exists => answer
+                .hosts
+                .iter()
+                .map(|(_, host)| host.as_str())
+                .filter(|host| !host.is_empty())
+                .take(self.settings.max_mx_probed)
+                .collect(),
+            _ => return None,
+        };
+        if hosts.is_empty() {
+            return None;
+        }
+        let probes = hosts.iter().map(|host| {
+            let resolve: BoxFuture<'_, Result<Vec<IpAddr>, String>> = Box::pin(async move {
+                match self.dns.addresses(host).await {
+                    Ok(answer) if answer.addresses.is_empty() => {
+                        Err(if answer.status == NameStatus::NxDomain {
+                            "NXDOMAIN".to_owned()
+                        } else {
+                            "no A or AAAA record".to_owned()
+                        })
+                    }
+                    Ok(answer) => Ok(answer.addresses),
+                    Err(failure) => Err(failure.to_string()),
+                }
+            });
+            check.check(host, resolve)
+        });
+        Some(futures::future::join_all(probes).await)
     }
 
     /// Resolves the policy host, applies the address policy, and fetches from the permitted
@@ -276,8 +385,8 @@ mod tests {
                 },
                 &fetch,
                 ValidationSettings {
-                    address_policy: AddressPolicy::default(),
                     probe_policy: row.probe,
+                    ..ValidationSettings::default()
                 },
             );
             let report = validator
