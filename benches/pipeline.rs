@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use mta_sts_scan::lab::scenarios::realistic_mix;
 use mta_sts_scan::lab::{LabOptions, TestInternet};
-use mta_sts_scan::net::dns::HickoryDns;
+use mta_sts_scan::net::dns::DnsClient;
 use mta_sts_scan::net::http::ReqwestFetcher;
 use mta_sts_scan::net::{Dns, PolicyFetch};
 use mta_sts_scan::output::{Format, OutputTarget};
@@ -83,7 +83,7 @@ async fn ceiling(lab: &TestInternet, options: &Options) -> (f64, u64) {
     let mut config = lab.scanner_config();
     config.dns.max_in_flight = options.concurrency * 4;
     config.dns.tcp_only = options.tcp;
-    let dns = HickoryDns::new(&config.dns).unwrap();
+    let dns = DnsClient::new(&config.dns).unwrap();
     let fetcher = ReqwestFetcher::new(config.http.clone()).unwrap();
     let queries_before = lab.dns_queries.load(Ordering::Relaxed);
     let started = Instant::now();

@@ -657,6 +657,10 @@ pub struct NetArgs {
         env = "MTA_STS_SCAN_RETRIES"
     )]
     pub retries: u32,
+    /// DNS implementation: `scan` (a pool of long-lived UDP sockets, built for bulk scans) or
+    /// `hickory` (hickory-resolver, a socket per query).
+    #[arg(long, value_name = "ENGINE", default_value = "scan", env = "MTA_STS_SCAN_DNS_ENGINE", value_parser = ["scan", "hickory"])]
+    pub dns_engine: String,
     /// Time allowed for the TCP connect and TLS handshake of the policy fetch.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -723,6 +727,7 @@ impl NetArgs {
         config.dns.timeout = self.dns_timeout;
         config.dns.attempts = self.dns_attempts;
         config.dns.retries = self.retries;
+        config.dns.engine = self.dns_engine.parse()?;
         config.http.connect_timeout = self.connect_timeout;
         config.http.total_timeout = self.fetch_timeout.max(self.connect_timeout);
         if self.max_policy_bytes == 0 {

@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::net::dns::{DnsSettings, HickoryDns};
+use crate::net::dns::{DnsClient, DnsSettings};
 use crate::net::http::{HttpSettings, ReqwestFetcher};
 use crate::net::limit::{Limit, RateLimited};
 use crate::validate::{ValidationSettings, Validator};
@@ -52,15 +52,12 @@ impl Default for MxProbeSettings {
 }
 
 /// The validator over the real network implementations.
-pub type NetValidator = Validator<RateLimited<HickoryDns>, RateLimited<ReqwestFetcher>>;
+pub type NetValidator = Validator<RateLimited<DnsClient>, RateLimited<ReqwestFetcher>>;
 
 impl ScannerConfig {
     /// Builds the resolver, the HTTP client and the validator.
     pub fn build_validator(&self) -> Result<NetValidator, String> {
-        let dns = RateLimited::new(
-            HickoryDns::new(&self.dns)?,
-            Limit::per_second(self.dns_rate),
-        );
+        let dns = RateLimited::new(DnsClient::new(&self.dns)?, Limit::per_second(self.dns_rate));
         let fetcher = RateLimited::new(
             ReqwestFetcher::new(self.http.clone())?,
             Limit::per_second(self.https_rate),
@@ -98,8 +95,9 @@ impl ScannerConfig {
     /// The settings as one line, for run metadata.
     pub fn describe(&self) -> String {
         format!(
-            "resolver={} dns_timeout_ms={} dns_attempts={} dns_retries={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={} trust_store={}",
+            "resolver={} dns_engine={} dns_timeout_ms={} dns_attempts={} dns_retries={} connect_timeout_ms={} total_timeout_ms={} body_cap={} policy_port={} allow_private={} probe_policy={} dns_rate={} https_rate={} trust_store={}",
             self.dns.describe(),
+            self.dns.engine.as_str(),
             self.dns.timeout.as_millis(),
             self.dns.attempts,
             self.dns.retries,

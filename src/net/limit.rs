@@ -14,17 +14,35 @@ use super::{
 
 /// A shared limiter, or none (unlimited).
 #[derive(Clone, Default)]
-pub struct Limit(Option<Arc<DefaultDirectRateLimiter>>);
+pub struct Limit(Option<Arc<Paced>>);
+
+/// The limiter behind a FIFO gate: only the first waiter sleeps on the limiter, the others queue
+/// on the gate and are woken one at a time. Without it every waiter would wake at each refill
+/// (governor's `until_ready` herd), find no token, and go back to sleep.
+struct Paced {
+    limiter: DefaultDirectRateLimiter,
+    gate: tokio::sync::Mutex<()>,
+}
 
 impl Limit {
     /// `per_second` operations per second (bursts up to one second's worth); `None` = unlimited.
     pub fn per_second(per_second: Option<NonZeroU32>) -> Self {
-        Limit(per_second.map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate)))))
+        Limit(per_second.map(|rate| {
+            Arc::new(Paced {
+                limiter: RateLimiter::direct(Quota::per_second(rate)),
+                gate: tokio::sync::Mutex::new(()),
+            })
+        }))
     }
 
     async fn wait(&self) {
-        if let Some(limiter) = &self.0 {
-            limiter.until_ready().await;
+        if let Some(paced) = &self.0 {
+            // A token now: no queueing (the common case below the rate).
+            if paced.limiter.check().is_ok() {
+                return;
+            }
+            let _turn = paced.gate.lock().await;
+            paced.limiter.until_ready().await;
         }
     }
 }

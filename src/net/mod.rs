@@ -1,7 +1,8 @@
 //! The network boundary: the narrow traits the validator talks to, and the facts they return.
 //!
-//! The validator never sees hickory or reqwest: [`dns::HickoryDns`] is the only file that knows
-//! the resolver and [`http::ReqwestFetcher`] the only one that knows the HTTP client. Tests and
+//! The validator never sees hickory or reqwest: [`dns`] holds the two DNS engines (the scanning
+//! path [`dns::ScanDns`] and hickory-resolver's [`dns::HickoryDns`], one file each) and
+//! [`http::ReqwestFetcher`] is the only file that knows the HTTP client. Tests and
 //! benchmarks use the same implementations against the in-process test internet (`crate::lab`).
 
 pub mod address;

@@ -125,7 +125,7 @@ pub async fn run_job(
         resume = job.resume,
         "scan starting"
     );
-    let validator = config.build_validator()?;
+    let validator = std::sync::Arc::new(config.build_validator()?);
     let metadata = RunMetadata {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         scan_started: format_millis(started_at),
@@ -175,7 +175,7 @@ pub async fn run_job(
     );
     let result = run_scan(
         rows,
-        &validator,
+        std::sync::Arc::clone(&validator),
         job.settings,
         writer.as_mut(),
         &progress,

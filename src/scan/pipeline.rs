@@ -1,8 +1,12 @@
-//! The pipeline shape: input rows → `buffer_unordered(concurrency)` of per-domain checks, each
-//! under a deadline → one consumer that writes, counts and shows progress. Memory is bounded by
-//! the concurrency, not by the list length.
+//! The pipeline shape: input rows → per-domain checks spawned as tasks on the runtime's workers
+//! (at most `concurrency` in flight), each under a deadline → one consumer that writes, counts and
+//! shows progress. Memory is bounded by the concurrency, not by the list length; throughput
+//! grows with the worker threads because the checks are not polled from one task.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -49,15 +53,15 @@ pub struct ScanResult {
 /// scan must end early (Ctrl-C): no new row is started, rows in flight finish and are written.
 pub async fn run_scan<D, F, S, X>(
     rows: S,
-    validator: &Validator<D, F>,
+    validator: Arc<Validator<D, F>>,
     settings: ScanSettings,
     writer: &mut dyn ResultWriter,
     progress: &Progress,
     stop: X,
 ) -> Result<ScanResult, String>
 where
-    D: Dns,
-    F: PolicyFetch,
+    D: Dns + 'static,
+    F: PolicyFetch + 'static,
     S: Stream<Item = Result<InputRow, String>>,
     X: Future<Output = ()>,
 {
@@ -87,7 +91,7 @@ where
             });
         let timeout = settings.domain_timeout;
         let mut reports = std::pin::pin!(
-            rows.map(|row| check_row(validator, row, timeout))
+            rows.map(|row| Spawned::check(&validator, row, timeout))
                 .buffer_unordered(settings.concurrency.max(1))
         );
         // Flush on a clock, not only when rows arrive: a stalled input must not hold rows back.
@@ -162,5 +166,52 @@ pub async fn check_row<D: Dns, F: PolicyFetch>(
             report.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             report
         }
+    }
+}
+
+/// One row's check running as its own task; dropping it (an early end of the scan) aborts it.
+struct Spawned {
+    task: tokio::task::JoinHandle<DomainReport>,
+    /// The row's value and rank, for the report of a check that panicked.
+    value: String,
+    rank: Option<i64>,
+}
+
+impl Spawned {
+    fn check<D, F>(validator: &Arc<Validator<D, F>>, row: InputRow, timeout: Duration) -> Self
+    where
+        D: Dns + 'static,
+        F: PolicyFetch + 'static,
+    {
+        let (value, rank) = (row.value.clone(), row.rank);
+        let validator = Arc::clone(validator);
+        let task = tokio::spawn(async move { check_row(&validator, row, timeout).await });
+        Spawned { task, value, rank }
+    }
+}
+
+impl Future for Spawned {
+    type Output = DomainReport;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DomainReport> {
+        match Pin::new(&mut self.task).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(report)) => Poll::Ready(report),
+            // A check that panicked (a bug) is reported as an error row; the scan goes on.
+            Poll::Ready(Err(failure)) => {
+                let domain = crate::domain::normalize_domain(&self.value).unwrap_or_default();
+                let mut report =
+                    DomainReport::new(domain, std::mem::take(&mut self.value), self.rank);
+                report.outcome = Outcome::Error;
+                report.error = Some(format!("the check stopped unexpectedly: {failure}"));
+                Poll::Ready(report)
+            }
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

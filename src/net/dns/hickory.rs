@@ -1,10 +1,9 @@
-//! DNS through hickory-resolver 0.26: the only file that knows the resolver's API.
+//! The hickory-resolver 0.26 engine (`--dns-engine hickory`): the only file that knows the
+//! resolver's API.
 //!
-//! One resolver is built per process and shared by every task (and by the HTTP client's
-//! host-name resolution), with settings for bulk scans: no search list (absolute names), no
-//! cache worth the name (millions of unique names), IPv4 and IPv6 asked only when needed.
+//! Independent resolvers are built per process and shared by every task, with settings for bulk
+//! scans: no search list (absolute names), no cache worth the name (millions of unique names).
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,55 +13,10 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::rr::{Name, RecordType};
 
-use super::{AddressAnswer, DnsFailure, MxAnswer, NameStatus, TxtAnswer};
-
-/// Resolver settings, already validated.
-#[derive(Debug, Clone)]
-pub struct DnsSettings {
-    /// Name servers to ask; empty means those of `/etc/resolv.conf`.
-    pub nameservers: Vec<SocketAddr>,
-    /// Time to wait for one answer.
-    pub timeout: Duration,
-    /// Tries per name server before a lookup fails.
-    pub attempts: usize,
-    /// Queries the resolver may have in flight at once (back-pressure beyond it).
-    pub max_in_flight: usize,
-    /// Extra tries, with exponential backoff, after a lookup ends in SERVFAIL or a timeout.
-    pub retries: u32,
-    /// First backoff before a retry (doubled each time).
-    pub retry_backoff: Duration,
-    /// Query over TCP only (one multiplexed connection per server instead of a UDP socket per
-    /// query): for scans against a resolver of one's own.
-    pub tcp_only: bool,
-}
-
-impl Default for DnsSettings {
-    fn default() -> Self {
-        DnsSettings {
-            nameservers: Vec::new(),
-            timeout: Duration::from_secs(3),
-            attempts: 2,
-            max_in_flight: 4096,
-            retries: 1,
-            retry_backoff: Duration::from_millis(250),
-            tcp_only: false,
-        }
-    }
-}
-
-impl DnsSettings {
-    /// A human-readable description of the name servers, for run metadata.
-    pub fn describe(&self) -> String {
-        if self.nameservers.is_empty() {
-            "system (/etc/resolv.conf)".to_owned()
-        } else {
-            let all: Vec<String> = self.nameservers.iter().map(ToString::to_string).collect();
-            all.join(",")
-        }
-    }
-}
+use super::{Answer, DnsSettings, Engine, MAX_NAME_OCTETS, absolute_name};
+use crate::net::{DnsFailure, NameStatus};
 
 /// DNS lookups through one shared hickory resolver.
 #[derive(Clone)]
@@ -123,13 +77,14 @@ impl HickoryDns {
         &self.resolvers[lane]
     }
 
-    async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
+    pub(crate) async fn query_answer(
+        &self,
+        name: &str,
+        kind: RecordType,
+    ) -> Result<Answer, DnsFailure> {
         // A name longer than DNS allows (a 250-octet domain under `_mta-sts.`) cannot exist.
         if name.len() > MAX_NAME_OCTETS {
-            return Ok(Answer {
-                status: NameStatus::NxDomain,
-                records: Vec::new(),
-            });
+            return Ok(Answer::nx_domain());
         }
         let fqdn = absolute_name(name)?;
         let mut retries_left = self.retries;
@@ -168,10 +123,7 @@ impl HickoryDns {
                 status: NameStatus::Exists,
                 records: lookup.answers().to_vec(),
             }),
-            Err(error) if error.is_nx_domain() => Ok(Answer {
-                status: NameStatus::NxDomain,
-                records: Vec::new(),
-            }),
+            Err(error) if error.is_nx_domain() => Ok(Answer::nx_domain()),
             Err(error) if error.is_no_records_found() => Ok(Answer {
                 status: NameStatus::Exists,
                 records: Vec::new(),
@@ -181,9 +133,6 @@ impl HickoryDns {
         }
     }
 }
-
-/// Longest name in presentation form without the root dot (RFC 1035 §2.3.4: 255 wire octets).
-const MAX_NAME_OCTETS: usize = 253;
 
 /// Queries in flight per resolver lane, and the most lanes.
 const QUERIES_PER_LANE: usize = 256;
@@ -227,42 +176,6 @@ fn is_congestion(error: &NetError) -> bool {
     }
 }
 
-struct Answer {
-    status: NameStatus,
-    records: Vec<Record>,
-}
-
-impl Answer {
-    /// The final target of a CNAME chain, if the answer went through one.
-    fn cname_target(&self, queried: &str) -> Option<String> {
-        self.records
-            .iter()
-            .rev()
-            .find_map(|record| match &record.data {
-                RData::CNAME(target) => Some(name_text(&target.0)),
-                _ => None,
-            })
-            .filter(|target| !target.eq_ignore_ascii_case(queried))
-    }
-}
-
-fn absolute_name(name: &str) -> Result<Name, DnsFailure> {
-    let mut fqdn = Name::from_ascii(name)
-        .map_err(|e| DnsFailure::Other(format!("invalid query name {name:?}: {e}")))?;
-    fqdn.set_fqdn(true);
-    Ok(fqdn)
-}
-
-/// A name as text, lowercase, without the trailing dot.
-fn name_text(name: &Name) -> String {
-    let mut text = name.to_ascii();
-    if text.ends_with('.') {
-        text.pop();
-    }
-    text.make_ascii_lowercase();
-    text
-}
-
 fn classify(error: &NetError) -> DnsFailure {
     match error {
         NetError::Timeout => DnsFailure::Timeout,
@@ -289,104 +202,9 @@ fn classify(error: &NetError) -> DnsFailure {
     }
 }
 
-impl super::Dns for HickoryDns {
-    async fn txt(&self, name: &str) -> Result<TxtAnswer, DnsFailure> {
-        let answer = self.query(name, RecordType::TXT).await?;
-        let records = answer
-            .records
-            .iter()
-            .filter_map(|record| match &record.data {
-                // RFC 8461 §3.1: the strings of one record are concatenated without spaces.
-                RData::TXT(txt) => Some(concatenate(&txt.txt_data)),
-                _ => None,
-            })
-            .collect();
-        Ok(TxtAnswer {
-            status: answer.status,
-            cname: answer.cname_target(name),
-            records,
-        })
-    }
-
-    async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsFailure> {
-        let answer = self.query(domain, RecordType::MX).await?;
-        let mut hosts: Vec<(u16, String)> = answer
-            .records
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::MX(mx) => Some((mx.preference, name_text(&mx.exchange))),
-                _ => None,
-            })
-            .collect();
-        hosts.sort();
-        hosts.dedup();
-        Ok(MxAnswer {
-            status: answer.status,
-            hosts,
-        })
-    }
-
-    async fn addresses(&self, host: &str) -> Result<AddressAnswer, DnsFailure> {
-        // A and AAAA together: a host whose IPv4 address is refused, unreachable or private may
-        // still be reachable over IPv6, and the fetch tries every permitted address in order.
-        let (v4, v6) = tokio::join!(
-            self.query(host, RecordType::A),
-            self.query(host, RecordType::AAAA)
-        );
-        let mut addresses: Vec<IpAddr> = Vec::new();
-        let mut cname = None;
-        let mut status = NameStatus::Exists;
-        if let Ok(answer) = &v4 {
-            addresses.extend(
-                answer
-                    .records
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::A(a) => Some(IpAddr::V4(a.0)),
-                        _ => None,
-                    }),
-            );
-            cname = answer.cname_target(host);
-            status = answer.status;
-        }
-        if let Ok(answer) = &v6 {
-            addresses.extend(
-                answer
-                    .records
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                        _ => None,
-                    }),
-            );
-            cname = cname.or_else(|| answer.cname_target(host));
-            if v4.is_err() {
-                status = answer.status;
-            }
-        }
-        // One family failing leaves the answer incomplete: with no address from the other, the
-        // lookup failed (inconclusive), it did not find "no address".
-        if addresses.is_empty() {
-            v4?;
-            v6?;
-        }
-        Ok(AddressAnswer {
-            status,
-            addresses,
-            cname,
-        })
-    }
-}
-
-fn concatenate(strings: &[Box<[u8]>]) -> String {
-    let total = strings.iter().map(|s| s.len()).sum();
-    let mut bytes = Vec::with_capacity(total);
-    for part in strings {
-        bytes.extend_from_slice(part);
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+impl Engine for HickoryDns {
+    async fn query(&self, name: &str, kind: RecordType) -> Result<Answer, DnsFailure> {
+        self.query_answer(name, kind).await
     }
 }
 
