@@ -14,8 +14,7 @@ use serde::Serialize;
 
 use cli::{
     CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DemoArgs, DiffArgs, LabArgs, LogFormat,
-    McpArgs,
-    ReportArgs, ScanArgs, ServeArgs, StatsArgs,
+    McpArgs, ReportArgs, ScanArgs, ServeArgs, StatsArgs,
 };
 use mta_sts_scan::html_report::{self, ReportBuilder};
 use mta_sts_scan::output::store::expand_sources;
@@ -638,7 +637,7 @@ async fn mcp(args: McpArgs) -> Result<ExitCode, String> {
     let config = args.to_config()?;
     let validator = Arc::new(config.build_validator()?);
     let runner = mta_sts_scan::serve::checks::CheckRunner::new(
-        validator,
+        Arc::new(validator),
         cli::MCP_CONCURRENT_CHECKS,
         args.request_timeout,
     )?;

@@ -24,7 +24,15 @@ struct RunningServer {
 
 impl RunningServer {
     async fn start(lab: &TestInternet, settings: ServeSettings) -> RunningServer {
-        let validator = Arc::new(lab.scanner_config().build_validator().unwrap());
+        RunningServer::start_with(lab, lab.scanner_config(), settings).await
+    }
+
+    async fn start_with(
+        _lab: &TestInternet,
+        config: mta_sts_scan::config::ScannerConfig,
+        settings: ServeSettings,
+    ) -> RunningServer {
+        let validator = Arc::new(config.build_validator().unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -460,19 +468,45 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probe_mx_is_refused_until_the_probe_exists() {
+async fn probe_mx_needs_a_server_started_with_probe_mx() {
     let lab = TestInternet::start(LabOptions::default()).await.unwrap();
     let server = RunningServer::start(&lab, ServeSettings::default()).await;
     let answer =
         get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=true")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
-    assert_eq!(
-        answer.json["error"],
-        "MX probing is not available in this build"
+    assert!(
+        answer.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--probe-mx")),
+        "{}",
+        answer.json
     );
     let answer =
         get(server.url("/v1/security/mta-sts?domain=valid-enforce-1.test&probe_mx=false")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+}
+
+/// A server started with the probe probes only the requests that ask (`?probe_mx=true`), and
+/// gives the §7 verdict the scanner gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probing_server_probes_only_when_asked() {
+    let lab = TestInternet::start(LabOptions::default()).await.unwrap();
+    let mut config = lab.scanner_config();
+    config.mx_probe = Some(lab.mx_probe_settings());
+    let server = RunningServer::start_with(&lab, config, ServeSettings::default()).await;
+    let plain = get(server.check_url("mx-tls-invalid-1.test")).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.json);
+    assert_eq!(plain.json["mx_probed"], false);
+    assert_eq!(plain.json["delivery_blocked"], false);
+    let probed =
+        get(server.url("/v1/security/mta-sts?domain=mx-tls-invalid-1.test&probe_mx=true")).await;
+    assert_eq!(probed.status, StatusCode::OK, "{}", probed.json);
+    assert_eq!(probed.json["mx_probed"], true);
+    assert_eq!(probed.json["delivery_blocked"], true);
+    assert_eq!(
+        probed.json["mx_tls_failed"][0],
+        "expired.mx.test cert_expired"
+    );
 }
 
 /// The document must be OpenAPI 3.1 that a third-party reader (oas3) accepts, and describe what

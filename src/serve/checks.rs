@@ -28,13 +28,12 @@ use crate::validate::Validator;
 /// Most domains one `check_many` call (MCP) may name.
 pub const MAX_DOMAINS_PER_LIST: usize = 100;
 
-/// The one place that knows whether the MX probe (STARTTLS to each MX host) exists in this
-/// build. Every entry point that accepts `probe_mx` (the MCP tool parameter, `?probe_mx=true`)
-/// asks here first.
-// TODO(issue 10): route `probe_mx` into the MX probe once it exists.
-pub fn mx_probe_available(probe_mx: bool) -> Result<(), String> {
-    if probe_mx {
-        Err("MX probing is not available in this build".to_owned())
+/// Whether a request may ask for the MX probe: only a server started with `--probe-mx` probes
+/// (it connects to third-party mail servers on port 25, so the operator opts in). Every entry
+/// point that accepts `probe_mx` (the MCP tool parameter, `?probe_mx=true`) asks here first.
+pub fn mx_probe_allowed(probe_mx: bool, server_probes: bool) -> Result<(), String> {
+    if probe_mx && !server_probes {
+        Err("MX probing is off on this server: it must be started with --probe-mx (the probe connects to third-party mail servers on port 25)".to_owned())
     } else {
         Ok(())
     }
@@ -53,7 +52,15 @@ pub struct ListResult {
 /// Checks domains; implemented by the validator over any network implementation.
 pub trait Checks: Send + Sync + 'static {
     /// Checks a normalised domain (`input` is the value as the client wrote it).
-    fn check_one(&self, domain: String, input: String) -> BoxFuture<'_, DomainReport>;
+    fn check_one(
+        &self,
+        domain: String,
+        input: String,
+        probe_mx: bool,
+    ) -> BoxFuture<'_, DomainReport>;
+
+    /// Whether MX probing was switched on for this server (`--probe-mx`).
+    fn probes_mx(&self) -> bool;
 
     /// Checks every value through the scan pipeline (`settings`: concurrency and the per-domain
     /// deadline); values that are not domain names get their input-error row.
@@ -64,13 +71,22 @@ pub trait Checks: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<ListResult, String>>;
 }
 
-impl<D, F> Checks for Validator<D, F>
+impl<D, F> Checks for Arc<Validator<D, F>>
 where
     D: Dns + 'static,
     F: PolicyFetch + 'static,
 {
-    fn check_one(&self, domain: String, input: String) -> BoxFuture<'_, DomainReport> {
-        Box::pin(self.check_domain(domain, input, None))
+    fn check_one(
+        &self,
+        domain: String,
+        input: String,
+        probe_mx: bool,
+    ) -> BoxFuture<'_, DomainReport> {
+        Box::pin(self.check_domain_probing(domain, input, None, probe_mx))
+    }
+
+    fn probes_mx(&self) -> bool {
+        Validator::probes_mx(self.as_ref())
     }
 
     fn check_list(
@@ -100,7 +116,7 @@ where
             let mut collected = CollectReports::default();
             let scan = run_scan(
                 rows,
-                self,
+                self.clone(),
                 settings,
                 &mut collected,
                 &Progress::hidden(),
@@ -247,7 +263,17 @@ impl CheckRunner {
     }
 
     /// Checks a normalised domain within one request deadline.
-    pub async fn check(&self, domain: String, input: String) -> Result<DomainReport, Refused> {
+    /// Whether this server may probe MX hosts (`--probe-mx`).
+    pub fn probes_mx(&self) -> bool {
+        self.checks.probes_mx()
+    }
+
+    pub async fn check(
+        &self,
+        domain: String,
+        input: String,
+        probe_mx: bool,
+    ) -> Result<DomainReport, Refused> {
         let deadline = Instant::now() + self.timeout;
         let slot = self.slots(1, deadline).await?;
         let checks = self.checks.clone();
@@ -256,7 +282,8 @@ impl CheckRunner {
         // request timeout, so slots always come back.
         let limit = self.timeout;
         let check = tokio::spawn(async move {
-            let report = tokio::time::timeout(limit, checks.check_one(domain, input)).await;
+            let report =
+                tokio::time::timeout(limit, checks.check_one(domain, input, probe_mx)).await;
             drop(slot);
             report
         });
@@ -403,10 +430,11 @@ mod tests {
 
     #[test]
     fn only_a_requested_mx_probe_is_refused() {
-        assert!(mx_probe_available(false).is_ok());
+        assert!(mx_probe_allowed(false, false).is_ok());
+        assert!(mx_probe_allowed(true, true).is_ok());
         assert_eq!(
-            mx_probe_available(true),
-            Err("MX probing is not available in this build".to_owned())
+            mx_probe_allowed(true, false),
+            Err("MX probing is off on this server: it must be started with --probe-mx (the probe connects to third-party mail servers on port 25)".to_owned())
         );
     }
 }

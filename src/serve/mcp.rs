@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::checks::{CheckRunner, MAX_DOMAINS_PER_LIST, mx_probe_available, plain_summary};
+use super::checks::{CheckRunner, MAX_DOMAINS_PER_LIST, mx_probe_allowed, plain_summary};
 use super::schema::report_schema;
 use crate::issues::IssueCode;
 use crate::mta_sts::policy::Mode;
@@ -178,13 +178,13 @@ impl McpServer {
         &self,
         Parameters(params): Parameters<CheckMtaStsParams>,
     ) -> Result<CallToolResult, String> {
-        mx_probe_available(params.probe_mx)?;
+        mx_probe_allowed(params.probe_mx, self.runner.probes_mx())?;
         let input = params.domain;
         let domain = crate::domain::normalize_domain(&input)
             .map_err(|error| format!("{input:?} is not a domain name: {error}"))?;
         let report = self
             .runner
-            .check(domain, input)
+            .check(domain, input, params.probe_mx)
             .await
             .map_err(|refused| refused.to_string())?;
         let document = serde_json::to_value(&report)

@@ -220,7 +220,11 @@ where
     D: Dns + 'static,
     F: PolicyFetch + 'static,
 {
-    let runner = CheckRunner::new(validator, settings.max_concurrent, settings.request_timeout)?;
+    let runner = CheckRunner::new(
+        Arc::new(validator),
+        settings.max_concurrent,
+        settings.request_timeout,
+    )?;
     let client_limiter = settings.client_rate.map(ClientLimiter::new);
     let mcp_stop = CancellationToken::new();
     let router = app(runner, &settings, client_limiter.clone(), mcp_stop.clone());

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::checks::{CheckRunner, Refused, mx_probe_available};
+use super::checks::{CheckRunner, Refused, mx_probe_allowed};
 use super::openapi::ReportDocument;
 use super::{AccessLog, AccessLogEntry, ClientAddress};
 
@@ -83,7 +83,7 @@ pub async fn check(State(runner): State<CheckRunner>, RawQuery(query): RawQuery)
         Err(message) => return error_body(StatusCode::BAD_REQUEST, message, None).into_response(),
     };
     let input = request.domain;
-    if let Err(message) = mx_probe_available(request.probe_mx) {
+    if let Err(message) = mx_probe_allowed(request.probe_mx, runner.probes_mx()) {
         return error_body(StatusCode::BAD_REQUEST, &message, Some(&input)).into_response();
     }
     let domain = match crate::domain::normalize_domain(&input) {
@@ -97,7 +97,7 @@ pub async fn check(State(runner): State<CheckRunner>, RawQuery(query): RawQuery)
             .into_response();
         }
     };
-    match runner.check(domain.clone(), input).await {
+    match runner.check(domain.clone(), input, request.probe_mx).await {
         Ok(report) => Json(report).into_response(),
         Err(refused) => {
             let status = match refused {

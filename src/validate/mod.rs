@@ -112,7 +112,8 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
         }
     }
 
-    /// Checks a normalised domain (spec §1–§4): the facts, then the decision.
+    /// Checks a normalised domain (spec §1–§4, and §7 when an MX probe is installed): the
+    /// facts, then the decision.
     pub async fn check_domain(
         &self,
         domain: String,
@@ -122,9 +123,37 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
         decide(self.gather(domain, input, rank).await)
     }
 
+    /// Like [`Self::check_domain`], with the MX probe only when `probe_mx` (and installed):
+    /// a server started with `--probe-mx` probes only the requests that ask for it.
+    pub async fn check_domain_probing(
+        &self,
+        domain: String,
+        input: String,
+        rank: Option<i64>,
+        probe_mx: bool,
+    ) -> DomainReport {
+        decide(self.gather_with(domain, input, rank, probe_mx).await)
+    }
+
+    /// Whether an MX probe is installed (`--probe-mx`).
+    pub fn probes_mx(&self) -> bool {
+        self.mx_check.is_some()
+    }
+
     /// Runs the lookups of spec §1 and records what they returned, deciding nothing but which
     /// lookups are needed.
     pub async fn gather(&self, domain: String, input: String, rank: Option<i64>) -> DomainFacts {
+        self.gather_with(domain, input, rank, true).await
+    }
+
+    /// [`Self::gather`], probing MX hosts only when `probe_mx` (and a probe is installed).
+    pub async fn gather_with(
+        &self,
+        domain: String,
+        input: String,
+        rank: Option<i64>,
+        probe_mx: bool,
+    ) -> DomainFacts {
         let started = Instant::now();
         let scanned_at = now_millis();
         let sts_name = format!("_mta-sts.{domain}");
@@ -152,7 +181,13 @@ impl<D: Dns, F: PolicyFetch> Validator<D, F> {
                     None
                 }
             },
-            self.gather_mx_probes(&mx)
+            async {
+                if probe_mx {
+                    self.gather_mx_probes(&mx).await
+                } else {
+                    None
+                }
+            }
         );
         DomainFacts {
             domain,
