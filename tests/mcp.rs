@@ -185,7 +185,7 @@ async fn exercise(client: &Client) -> Vec<Value> {
         json!({ "domain": "valid-enforce-1.test", "probe_mx": true }),
     )
     .await;
-    assert_tool_error(&probe, "MX probing is not available in this build");
+    assert_tool_error(&probe, "started with --probe-mx");
     let unknown = call(client, "explain_issue", json!({ "code": "no_such_code" })).await;
     assert_tool_error(&unknown, "unknown issue code \"no_such_code\"");
     let too_many: Vec<String> = (0..101).map(|n| format!("d{n}.test")).collect();
