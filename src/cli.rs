@@ -762,6 +762,7 @@ impl NetArgs {
                 port: self.smtp_port,
                 per_ip: self.smtp_per_ip.max(1),
                 rate: NonZeroU32::new(self.smtp_rate),
+                cache_hosts: None,
             });
         }
         Ok(config)

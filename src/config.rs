@@ -37,6 +37,9 @@ pub struct MxProbeSettings {
     pub per_ip: usize,
     /// New SMTP connections per second for the whole scan (`None`: unlimited).
     pub rate: Option<NonZeroU32>,
+    /// Most MX hosts whose results are kept (`None`: all, as a scan's MX table needs); a
+    /// long-running server bounds it so memory stays flat and old results are re-probed.
+    pub cache_hosts: Option<usize>,
 }
 
 impl Default for MxProbeSettings {
@@ -47,6 +50,7 @@ impl Default for MxProbeSettings {
             port: crate::net::smtp::SMTP_PORT,
             per_ip: crate::scan::mx_cache::DEFAULT_SMTP_PER_IP,
             rate: NonZeroU32::new(20),
+            cache_hosts: None,
         }
     }
 }
@@ -89,7 +93,11 @@ impl ScannerConfig {
         config.address_policy = self.validation.address_policy;
         let prober = SmtpProber::new(config)?
             .with_gate(Arc::new(Politeness::new(settings.per_ip, settings.rate)));
-        Ok(Arc::new(MxProbeCache::new(prober)))
+        let cache = MxProbeCache::new(prober);
+        Ok(Arc::new(match settings.cache_hosts {
+            Some(hosts) => cache.with_capacity(hosts),
+            None => cache,
+        }))
     }
 
     /// The settings as one line, for run metadata.

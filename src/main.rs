@@ -591,9 +591,17 @@ async fn lab(args: LabArgs, log: Stderr) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// MX hosts whose probe results a server keeps (`serve --probe-mx`).
+const SERVE_MX_CACHE_HOSTS: usize = 10_000;
+
 /// `serve`: the check as an HTTP API until Ctrl-C or SIGTERM.
 async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
-    let (config, mut settings) = args.to_settings()?;
+    let (mut config, mut settings) = args.to_settings()?;
+    // A server runs for weeks: keep the MX results of at most 10,000 hosts (about 11 MB), so
+    // memory stays flat and old results are probed again.
+    if let Some(mx) = config.mx_probe.as_mut() {
+        mx.cache_hosts = Some(SERVE_MX_CACHE_HOSTS);
+    }
     settings.access_log = Some(mta_sts_scan::serve::AccessLog::new(move |entry| {
         log.request(entry)
     }));
@@ -634,7 +642,10 @@ async fn serve(args: ServeArgs, log: Stderr) -> Result<ExitCode, String> {
 
 /// `mcp`: the MCP server on stdin/stdout until the assistant closes stdin.
 async fn mcp(args: McpArgs) -> Result<ExitCode, String> {
-    let config = args.to_config()?;
+    let mut config = args.to_config()?;
+    if let Some(mx) = config.mx_probe.as_mut() {
+        mx.cache_hosts = Some(SERVE_MX_CACHE_HOSTS);
+    }
     let validator = Arc::new(config.build_validator()?);
     let runner = mta_sts_scan::serve::checks::CheckRunner::new(
         Arc::new(validator),

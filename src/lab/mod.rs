@@ -99,6 +99,7 @@ impl TestInternet {
             port: self.smtp.port(),
             per_ip: crate::scan::mx_cache::DEFAULT_SMTP_PER_IP,
             rate: None,
+            cache_hosts: None,
         }
     }
 

@@ -39,6 +39,9 @@ struct Entry {
 pub struct MxProbeCache<P> {
     prober: P,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// Most hosts kept: past it, finished results are forgotten (a long-running server
+    /// re-probes them later); `None` keeps every host (a scan's MX table needs them all).
+    capacity: Option<usize>,
 }
 
 impl<P: MxProber> MxProbeCache<P> {
@@ -46,7 +49,15 @@ impl<P: MxProber> MxProbeCache<P> {
         MxProbeCache {
             prober,
             entries: Mutex::new(HashMap::new()),
+            capacity: None,
         }
+    }
+
+    /// Keeps at most `hosts` results: when full, the finished ones are dropped (probes in
+    /// flight stay, so single flight holds). For `serve`, whose cache lives as long as it runs.
+    pub fn with_capacity(mut self, hosts: usize) -> Self {
+        self.capacity = Some(hosts.max(1));
+        self
     }
 
     /// The result for `host`, probing `addresses` only if no probe of it has run or is
@@ -149,6 +160,11 @@ impl<P: MxProber> MxProbeCache<P> {
 
     fn entry(&self, host: &str) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(capacity) = self.capacity
+            && entries.len() >= capacity
+        {
+            entries.retain(|_, entry| entry.result.get().is_none());
+        }
         let entry = entries.entry(normalise(host)).or_default().clone();
         entry.uses.fetch_add(1, Ordering::Relaxed);
         entry
@@ -273,6 +289,21 @@ mod tests {
             probe.status = MxStatus::Valid;
             probe
         }
+    }
+
+    #[tokio::test]
+    async fn a_bounded_cache_forgets_finished_hosts_and_probes_them_again() {
+        let cache = MxProbeCache::new(GatedProber {
+            calls: AtomicUsize::new(0),
+            go: Semaphore::new(100),
+        })
+        .with_capacity(2);
+        for host in ["a.test", "b.test", "c.test", "a.test"] {
+            cache.probe(host, &[]).await;
+            assert!(cache.len() <= 2, "{} hosts kept", cache.len());
+        }
+        // a.test was forgotten when c.test came in, so it was probed again.
+        assert_eq!(cache.prober().calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
