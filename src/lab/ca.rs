@@ -167,7 +167,8 @@ impl LabCa {
 
 type LabIssuer = Issuer<'static, KeyPair>;
 
-fn make_root(name: &str) -> Result<(LabIssuer, String, CertificateDer<'static>), rcgen::Error> {
+/// The parameters of a lab CA certificate (root or intermediate) named `name`.
+fn ca_params(name: &str) -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -178,6 +179,11 @@ fn make_root(name: &str) -> Result<(LabIssuer, String, CertificateDer<'static>),
     ];
     params.not_before = date_time_ymd(2024, 1, 1);
     params.not_after = date_time_ymd(2099, 1, 1);
+    Ok(params)
+}
+
+fn make_root(name: &str) -> Result<(LabIssuer, String, CertificateDer<'static>), rcgen::Error> {
+    let params = ca_params(name)?;
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     let der = CertificateDer::from(cert.der().to_vec());
@@ -189,16 +195,7 @@ fn make_intermediate(
     name: &str,
     root: &LabIssuer,
 ) -> Result<(LabIssuer, CertificateDer<'static>), rcgen::Error> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.not_before = date_time_ymd(2024, 1, 1);
-    params.not_after = date_time_ymd(2099, 1, 1);
+    let params = ca_params(name)?;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, root)?;
     let der = CertificateDer::from(cert.der().to_vec());
